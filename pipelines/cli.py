@@ -1,0 +1,140 @@
+"""`recforge` command line: one sub-command per noun, each a thin call into the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+EXAMPLES = {
+    "run": "recforge run --profile smoke --output recforge-output",
+    "compile": "recforge compile --output recforge-pipeline.yaml",
+    "submit": "recforge submit --host http://localhost:8888 --experiment recforge",
+    "serve": "recforge serve --artifact recforge-output/registry/versions/<version> --port 8080",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    from pipelines.config import ConfigError
+
+    try:
+        return args.handler(args)
+    except ConfigError as error:
+        print(f"recforge: configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recforge", description="Multi-task recommender pipelines on kfp, Feast and KServe."
+    )
+    commands = parser.add_subparsers(title="commands")
+
+    def command(name: str, help_text: str, handler) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name, help=help_text, description=help_text, epilog=f"example: {EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def config_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--profile", default="default", help="built-in profile: default or smoke")
+        sub.add_argument("--config", type=Path, help="YAML file with config sections to override")
+
+    run = command("run", "Run the whole pipeline on this machine (kfp.local).", _run)
+    config_options(run)
+    run.add_argument("--output", type=Path, default=Path("recforge-output"),
+                     help="folder for the report, data docs and pipeline artifacts")
+    run.add_argument("--registry", type=Path,
+                     help="model registry folder (default: OUTPUT/registry); share it across runs "
+                          "so the next run's candidate faces the model this run promoted")
+
+    compile_ = command("compile", "Write the pipeline as KFP IR YAML.", _compile)
+    config_options(compile_)
+    compile_.add_argument("--output", type=Path, required=True, help="YAML file to write")
+
+    submit = command("submit", "Submit the pipeline to a Kubeflow Pipelines endpoint.", _submit)
+    config_options(submit)
+    submit.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
+    submit.add_argument("--experiment", default="recforge", help="KFP experiment name")
+    submit.add_argument("--run-name", help="name of the run (default: recforge-<time>)")
+    submit.add_argument("--registry-dir", default="/mnt/recforge/registry",
+                        help="model registry path inside the pipeline's pods")
+
+    serve = command("serve", "Serve a model artifact with a KServe model server.", _serve)
+    serve.add_argument("--artifact", type=Path, required=True, help="model artifact directory")
+    serve.add_argument("--feature-repo", type=Path,
+                       help="Feast repo for online features (default: request-only features)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    serve.add_argument("--port", type=int, default=8080, help="HTTP port")
+    serve.add_argument("--name", default="ranker", help="model name in the URL")
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    from pipelines.config import load_config
+
+    return load_config(args.profile, args.config)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.local_run import PipelineFailed, run_local
+
+    config = _load(args)
+    output = args.output.resolve()
+    registry = (args.registry or output / "registry").resolve()
+    started = time.perf_counter()
+    try:
+        report = run_local(config, output, registry)
+    except PipelineFailed as failure:
+        print(f"recforge: the pipeline stopped: {failure}", file=sys.stderr)
+        return 1
+    print(
+        f"recforge: done in {time.perf_counter() - started:.0f} s — blessed: {report['blessed']}, "
+        f"canary: {report['canary'].get('decision')}\n  report: {output / 'report.html'}\n"
+        f"  json:   {output / 'report.json'}"
+    )
+    return 0
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from pipelines.submission import compile_pipeline
+
+    path = compile_pipeline(_load(args), args.output)
+    print(f"recforge: wrote {path}")
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from pipelines.submission import SubmissionError, submit_pipeline
+
+    try:
+        run_id = submit_pipeline(
+            _load(args), args.host, experiment=args.experiment, run_name=args.run_name,
+            registry_dir=args.registry_dir,
+        )
+    except SubmissionError as error:
+        print(f"recforge: submit failed: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({"run_id": run_id, "host": args.host}))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from serving.server import serve
+
+    serve(args.artifact, feature_repo=args.feature_repo, host=args.host, http_port=args.port,
+          model_name=args.name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

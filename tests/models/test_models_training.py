@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from models.config import ModelConfig, TrainConfig
+from pipelines.training_step import fit_ranker, time_split
+
+from factories import synthetic_frame, synthetic_text_table
+
+
+@pytest.mark.parametrize("architecture", ["mmoe", "shared_bottom"])
+def test_training_learns_the_synthetic_click_signal(architecture):
+    frame = synthetic_frame(rows=12000)
+    keys, matrix = synthetic_text_table()
+    config = ModelConfig(architecture=architecture, expert_hidden=(32,), num_experts=2,
+                         embedding_dim=8)
+    _, result = fit_ranker(frame.iloc[:10000], frame.iloc[10000:], keys, matrix, config,
+                           TrainConfig(epochs=3, batch_size=512), progress=False)
+    assert result.validation["click"]["auc"] > 0.7
+    assert len(result.history) >= 1 and result.best_epoch >= 1
+
+
+def test_training_is_reproducible_with_the_same_seed():
+    frame = synthetic_frame(rows=3000)
+    keys, matrix = synthetic_text_table()
+    config = ModelConfig(expert_hidden=(16,), num_experts=2, embedding_dim=4)
+    runs = [
+        fit_ranker(frame.iloc[:2500], frame.iloc[2500:], keys, matrix, config,
+                   TrainConfig(epochs=1, batch_size=256, seed=11), progress=False)[1]
+        for _ in range(2)
+    ]
+    assert runs[0].history[0]["train_loss"] == runs[1].history[0]["train_loss"]
+
+
+def test_time_split_keeps_the_last_day_for_holdout_and_the_day_before_for_validation():
+    frame = synthetic_frame(rows=3000)
+    split = time_split(frame, holdout_days=1)
+    assert split.train["ts"].max() < split.valid["ts"].min()
+    assert split.valid["ts"].max() < split.holdout["ts"].min()
+    assert len(split.train) + len(split.valid) + len(split.holdout) == len(frame)
+
+
+def test_unknown_architecture_is_rejected_with_the_choices():
+    with pytest.raises(ValueError, match=r"model.architecture: unknown architecture 'mmeo'.*mmoe"):
+        ModelConfig(architecture="mmeo")
+
+
+def test_time_split_on_too_short_data_explains_the_need():
+    frame = synthetic_frame(rows=100)
+    frame = frame[frame["ts"] < frame["ts"].min() + np.timedelta64(1, "D")]
+    with pytest.raises(ValueError, match="too few"):
+        time_split(frame, holdout_days=1)

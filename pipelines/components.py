@@ -3,8 +3,6 @@
 Lightweight components run their function body in a fresh interpreter, so imports live inside.
 """
 
-from __future__ import annotations
-
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
 

@@ -1,7 +1,5 @@
 """The RecForge pipeline: data checks → features → training → evaluation → canary → report."""
 
-from __future__ import annotations
-
 from kfp import dsl
 
 from pipelines import components as c

@@ -17,11 +17,21 @@ from .features import (
     USER_PROFILE,
     USER_STATS,
     feature_views,
+    item_profile,
+    item_stats,
+    item_text_embedding,
+    user_profile,
+    user_stats,
 )
 from .services import RANKING, ranking_service
 from .sources import CREATED_FIELD, DATA_DIR_ENV, TIMESTAMP_FIELD, feature_data_dir, table_path
 
 FEATURE_VIEWS = (USER_PROFILE, USER_STATS, ITEM_PROFILE, ITEM_STATS, ITEM_TEXT_EMBEDDING)
+FEATURES: dict[str, tuple[str, ...]] = {
+    view.name: tuple(field.name for field in view.features)
+    for view in (user_profile, user_stats, item_profile, item_stats, item_text_embedding)
+}
+"""Feature names per feature view, in schema order (entity keys excluded)."""
 
 
 def definitions(data_dir: Path | None = None) -> list:
@@ -37,6 +47,7 @@ __all__ = [
     "CREATED_FIELD",
     "DATA_DIR_ENV",
     "EMBEDDING_DIM",
+    "FEATURES",
     "FEATURE_TTL",
     "FEATURE_VIEWS",
     "ITEM_PROFILE",

@@ -1,0 +1,107 @@
+"""The KServe predictor: scores candidates with a model artifact and ranks them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from serving.base import RankingModelBase
+from serving.feature_source import (
+    FeastOnlineSource,
+    FeatureSource,
+    NoFeatureSource,
+    assemble_frame,
+)
+from serving.protocol import (
+    DEFAULT_LIMITS,
+    ParsedRequest,
+    RankedList,
+    RankedResponse,
+    RankRequest,
+    RequestLimits,
+)
+from serving.ranking import DEFAULT_RANKING, RankingConfig, rank_order
+
+
+class RankingPredictor(RankingModelBase):
+    """Ranks a user's candidate items with a multi-task model artifact.
+
+    Features come from the request (forwarded by :class:`serving.transformer.FeastTransformer`),
+    else from the Feast online store in-process when ``feature_repo`` is given, else the model's
+    defaults. Scoring runs in the server's thread pool, so health checks are never blocked.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        artifact_dir: str | Path,
+        *,
+        feature_repo: str | Path | None = None,
+        limits: RequestLimits = DEFAULT_LIMITS,
+        ranking: RankingConfig = DEFAULT_RANKING,
+    ) -> None:
+        super().__init__(name, limits)
+        self.artifact_dir = Path(artifact_dir)
+        self.feature_repo = None if feature_repo is None else Path(feature_repo)
+        self.ranking = ranking
+        self.model: Any = None
+        self.source: FeatureSource = NoFeatureSource()
+
+    def load(self) -> bool:
+        from models.artifact import load_artifact
+
+        self.model = load_artifact(self.artifact_dir)
+        if self.feature_repo is not None:
+            self.source = FeastOnlineSource(self.feature_repo)
+        self.ready = True
+        return self.ready
+
+    def feature_columns(self) -> frozenset[str]:
+        sources = self.model.column_sources
+        return frozenset(sources.get("user", ())) | frozenset(sources.get("item", ()))
+
+    async def predict(
+        self,
+        payload: ParsedRequest,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> RankedResponse:
+        return await asyncio.get_running_loop().run_in_executor(None, self.rank, payload)
+
+    def rank(self, request: ParsedRequest) -> RankedResponse:
+        """Rank every instance of a parsed request (synchronous; for in-process callers too)."""
+        return RankedResponse(request=request, results=tuple(self._rank_one(i) for i in request.instances))
+
+    def _rank_one(self, instance: RankRequest) -> RankedList:
+        features = instance.features
+        if features is None:
+            features = self.source.fetch(instance.user_id, instance.item_ids)
+        frame = assemble_frame(instance, features, self.model.required_columns)
+        scores = self.model.score(frame)
+        order = rank_order(scores, self.ranking, conversion_given_click=False)
+        return RankedList(
+            item_ids=instance.item_ids[order],
+            scores={task: scores[task][order] for task in self.model.tasks},
+            model_version=self.model.version,
+        )
+
+    def get_output_types(self) -> list[dict]:
+        outputs = [{"name": "ranked_item_ids", "datatype": "INT64", "shape": [-1]}]
+        return outputs + [{"name": t, "datatype": "FP32", "shape": [-1]} for t in self.model.tasks]
+
+    def __getstate__(self) -> dict:
+        # Multi-worker servers hand the model to spawned processes by pickling it: send the
+        # artifact location instead, and let each worker load (and verify) the artifact itself.
+        return {
+            "name": self.name,
+            "artifact_dir": self.artifact_dir,
+            "feature_repo": self.feature_repo,
+            "limits": self.limits,
+            "ranking": self.ranking,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        name = state.pop("name")
+        self.__init__(name, **state)
+        self.load()

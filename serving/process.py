@@ -1,0 +1,133 @@
+"""Start ``python -m serving.server`` as a child process on loopback and stop it by its PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+import serving
+
+_SOURCE_ROOT = Path(serving.__file__).resolve().parent.parent
+
+
+class ServerStartError(RuntimeError):
+    """A model server did not become ready; the message carries the tail of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """A model server child process: its URL, its PID and its log file."""
+
+    def __init__(self, popen: subprocess.Popen, url: str, model_name: str, log_path: Path) -> None:
+        self._popen = popen
+        self.url = url
+        self.model_name = model_name
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    def running(self) -> bool:
+        return self._popen.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Poll the model's readiness endpoint until it answers 200 (bounded by ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        ready_url = f"{self.url}/v1/models/{self.model_name}"
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if not self.running():
+                    raise ServerStartError(
+                        f"model server (pid {self.pid}) exited with code {self._popen.returncode} "
+                        f"before it was ready; last lines of {self.log_path}:\n{self.log_tail()}"
+                    )
+                try:
+                    if client.get(ready_url).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+        self.stop()
+        raise ServerStartError(
+            f"model server (pid {self.pid}) was not ready at {ready_url} within {timeout_s:.0f} s; "
+            f"last lines of {self.log_path}:\n{self.log_tail()}"
+        )
+
+    def stop(self, grace_s: float = 15.0) -> int:
+        """SIGTERM this server's PID, SIGKILL it if it has not exited after ``grace_s``."""
+        if self.running():
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self._popen.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self._popen.wait()
+        return self._popen.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def launch_server(
+    log_path: Path,
+    *,
+    artifact_dir: Path | None = None,
+    feature_repo: Path | None = None,
+    transformer_for: str | None = None,
+    model_name: str = "ranker",
+    port: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> ServerProcess:
+    """Start a predictor (``artifact_dir``) or, with ``transformer_for=HOST:PORT``, a Feast
+    transformer in front of that predictor, on 127.0.0.1. Call ``wait_ready`` before use."""
+    port = free_port() if port is None else port
+    command = [sys.executable, "-m", "serving.server", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--model-name", model_name]
+    if transformer_for is not None:
+        command += ["--transformer", "--predictor-host", transformer_for]
+    if artifact_dir is not None:
+        command += ["--artifact", str(artifact_dir)]
+    if feature_repo is not None:
+        command += ["--feature-repo", str(feature_repo)]
+    command += list(extra_args)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_SOURCE_ROOT), env.get("PYTHONPATH")]))
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+    return ServerProcess(popen, f"http://127.0.0.1:{port}", model_name, log_path)
+
+
+def start_server(log_path: Path, *, timeout_s: float = 180.0, **launch: object) -> ServerProcess:
+    """``launch_server`` and wait until it is ready (stopping it if it never gets there)."""
+    server = launch_server(log_path, **launch)
+    server.wait_ready(timeout_s)
+    return server

@@ -36,6 +36,8 @@ def submit_pipeline(
     registry_dir: str = "/mnt/recforge/registry",
 ) -> str:
     """Compile, then create a run on the KFP API at `host`; returns the run id."""
+    import contextlib
+    import sys
     import tempfile
 
     import kfp
@@ -44,10 +46,12 @@ def submit_pipeline(
     with tempfile.TemporaryDirectory() as folder:
         package = compile_pipeline(config, Path(folder) / "pipeline.yaml", registry_dir)
         try:
-            client = kfp.Client(host=host)
-            run = client.create_run_from_pipeline_package(
-                str(package), arguments={}, run_name=run_name, experiment_name=experiment
-            )
+            # kfp prints links to the UI: keep stdout for the run id alone
+            with contextlib.redirect_stdout(sys.stderr):
+                client = kfp.Client(host=host)
+                run = client.create_run_from_pipeline_package(
+                    str(package), arguments={}, run_name=run_name, experiment_name=experiment
+                )
         except Exception as error:  # noqa: BLE001 - the API client raises many unrelated types
             raise SubmissionError(f"{host}: {type(error).__name__}: {error}") from None
     return run.run_id

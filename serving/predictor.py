@@ -8,6 +8,8 @@ from typing import Any
 
 from serving.base import RankingModelBase
 from serving.feature_source import (
+    ITEM_KEY,
+    USER_KEY,
     FeastOnlineSource,
     FeatureSource,
     NoFeatureSource,
@@ -59,7 +61,8 @@ class RankingPredictor(RankingModelBase):
 
     def feature_columns(self) -> frozenset[str]:
         sources = self.model.column_sources
-        return frozenset(sources.get("user", ())) | frozenset(sources.get("item", ()))
+        columns = frozenset(sources.get("user", ())) | frozenset(sources.get("item", ()))
+        return columns - {USER_KEY, ITEM_KEY}
 
     async def predict(
         self,

@@ -23,10 +23,7 @@ def require_float(owner: str, field: str, value: object, low: float, high: float
 
 def parse_utc(owner: str, field: str, value: object) -> datetime:
     """Parse an ISO-8601 timestamp that carries a UTC offset; the error names the field."""
-    hint = (
-        f"{owner}.{field} must be an ISO-8601 time with a UTC offset, "
-        "e.g. '2026-01-01T00:00:00+00:00'"
-    )
+    hint = f"{owner}.{field} must be an ISO-8601 time with a UTC offset, e.g. '2026-01-01T00:00:00+00:00'"
     if not isinstance(value, str):
         raise ValueError(f"{hint}; got {value!r}")
     try:
@@ -76,9 +73,7 @@ class SimulationConfig:
         require_int(owner, "slate_size", self.slate_size, 1, min(100, self.num_items))
         require_int(owner, "chunk_rows", self.chunk_rows, 1_000, 50_000_000)
         require_int(owner, "num_categories", self.num_categories, 2, len(CATEGORIES))
-        require_int(
-            owner, "brands_per_category", self.brands_per_category, 1, MAX_BRANDS_PER_CATEGORY
-        )
+        require_int(owner, "brands_per_category", self.brands_per_category, 1, MAX_BRANDS_PER_CATEGORY)
         require_int(owner, "latent_dim", self.latent_dim, 2, 256)
         require_float(owner, "target_ctr", self.target_ctr, 0.001, 0.5)
         require_float(owner, "target_cvr", self.target_cvr, 0.001, 0.9)

@@ -47,11 +47,12 @@ _LOGIT_NOISE = 0.3
 _DWELL_MEDIAN_S = 25.0
 _CALIBRATION_REQUESTS = 8_192
 _ORDER_NOISE = 1.0
+_DEDUPE_ROUNDS = 8
 _MAX_ACTIVITY = 100.0  # heaviest user at most 100x the lightest, so no single user dominates
 
 # Independent random streams, so that e.g. changing the number of impressions keeps the world.
-_STREAM_USERS, _STREAM_ITEMS, _STREAM_CALIBRATION, _STREAM_REQUESTS, _STREAM_BLOCKS = range(5)
-_STREAM_RESPOND = 5
+STREAM_USERS, STREAM_ITEMS, STREAM_CALIBRATION, STREAM_REQUESTS, STREAM_BLOCKS = range(5)
+STREAM_RESPOND = 5
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:
@@ -126,6 +127,14 @@ class Impressions:
     def __len__(self) -> int:
         return len(self.user_idx)
 
+    def head(self, n: int) -> Impressions:
+        return Impressions(
+            *(
+                getattr(self, field)[:n]
+                for field in ("user_idx", "item_idx", "position", "ts_us", "device", "surface")
+            )
+        )
+
 
 @dataclass(frozen=True)
 class Outcomes:
@@ -143,12 +152,12 @@ class World:
         self.config = config
         self.start_us = to_micros(config.start_time)
         self.end_us = self.start_us + config.days * US_PER_DAY
-        self._build_users(stream(config.seed, _STREAM_USERS))
-        self._build_items(stream(config.seed, _STREAM_ITEMS))
+        self._build_users(stream(config.seed, STREAM_USERS))
+        self._build_items(stream(config.seed, STREAM_ITEMS))
         self.click_intercept, self.conversion_intercept = self._calibrate(
-            stream(config.seed, _STREAM_CALIBRATION)
+            stream(config.seed, STREAM_CALIBRATION)
         )
-        self._default_rng = stream(config.seed, _STREAM_RESPOND)
+        self._default_rng = stream(config.seed, STREAM_RESPOND)
 
     @classmethod
     def from_config(cls, config: SimulationConfig) -> World:
@@ -227,8 +236,9 @@ class World:
         requests = self.sample_requests(_CALIBRATION_REQUESTS, rng)
         imp = self.expand(requests, self.logging_policy_slates(requests.ts_us, rng))
         noise = _LOGIT_NOISE * rng.normal(size=(2, len(imp)))
-        click_logit = noise[0] + self._click_logit(imp)
-        conversion_logit = noise[1] + self._conversion_logit(imp)
+        taste = self._taste_match(imp)
+        click_logit = noise[0] + self._click_logit(imp, taste)
+        conversion_logit = noise[1] + self._conversion_logit(imp, taste)
         click_intercept = _solve_intercept(click_logit, self.config.target_ctr)
         click_weight = _sigmoid(click_intercept + click_logit)
         conversion_intercept = _solve_intercept(conversion_logit, self.config.target_cvr, click_weight)
@@ -254,12 +264,12 @@ class World:
         taste = self._taste_at(imp.user_idx, imp.ts_us)
         return np.sum(taste * self.item_vector[imp.item_idx], axis=1)
 
-    def _click_logit(self, imp: Impressions) -> np.ndarray:
+    def _click_logit(self, imp: Impressions, taste: np.ndarray) -> np.ndarray:
         """Click logit without intercept and noise."""
         hour = self.local_hour(imp.user_idx, imp.ts_us)
         return (
             self._category_affinity(imp)
-            + self._taste_match(imp)
+            + taste
             + self.quality[imp.item_idx]
             + self.click_bias[imp.user_idx]
             - self.config.position_bias * np.log1p(imp.position)
@@ -268,12 +278,12 @@ class World:
             + 0.15 * np.cos(2 * np.pi * (hour - 21) / 24)
         )
 
-    def _conversion_logit(self, imp: Impressions) -> np.ndarray:
+    def _conversion_logit(self, imp: Impressions, taste: np.ndarray) -> np.ndarray:
         """Conversion-given-click logit without intercept and noise."""
         item = imp.item_idx
         relative_price = self.price[item] / self.category_base_price[self.category[item]]
         return (
-            self._taste_match(imp)
+            taste
             + 0.5 * self._category_affinity(imp)
             + self.brand_conversion[self.brand[item]]
             + 0.4 * self.quality[item]
@@ -284,18 +294,21 @@ class World:
 
     def click_probability(self, imp: Impressions) -> np.ndarray:
         """Noise-free click probability of each impression (what an oracle ranker knows)."""
-        return _sigmoid(self.click_intercept + self._click_logit(imp))
+        return _sigmoid(self.click_intercept + self._click_logit(imp, self._taste_match(imp)))
 
     def draw_outcomes(self, imp: Impressions, rng: np.random.Generator) -> Outcomes:
         """Sample click, conversion (only after a click) and dwell for each impression."""
         n = len(imp)
         noise = _LOGIT_NOISE * rng.normal(size=(2, n))
         uniform = rng.random((2, n))
-        click = uniform[0] < _sigmoid(self.click_intercept + noise[0] + self._click_logit(imp))
-        conversion_p = _sigmoid(self.conversion_intercept + noise[1] + self._conversion_logit(imp))
+        taste = self._taste_match(imp)
+        click_p = _sigmoid(self.click_intercept + noise[0] + self._click_logit(imp, taste))
+        click = uniform[0] < click_p
+        conversion_logit = self._conversion_logit(imp, taste)
+        conversion_p = _sigmoid(self.conversion_intercept + noise[1] + conversion_logit)
         conversion = click & (uniform[1] < conversion_p)
         dwell = _DWELL_MEDIAN_S * np.exp(
-            0.3 * self._taste_match(imp) + 0.3 * self.quality[imp.item_idx] + rng.normal(0, 0.6, n)
+            0.3 * taste + 0.3 * self.quality[imp.item_idx] + rng.normal(0, 0.6, n)
         )
         dwell = np.where(click, dwell * np.where(conversion, 1.8, 1.0), 0.0)
         return Outcomes(
@@ -335,21 +348,19 @@ class World:
         popularity (position 0 first)."""
         size = self.config.slate_size
         available = self.available_items(ts_us)[:, None]
-        slates = self._draw_slots(available, (len(ts_us), size), rng)
-        for _ in range(64):
-            ordered = np.sort(slates, axis=1)
+        slates = np.sort(self._draw_slots(available, (len(ts_us), size), rng), axis=1)
+        for attempt in range(_DEDUPE_ROUNDS + 1):
             repeated = np.zeros_like(slates, dtype=bool)
-            repeated[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
-            if not repeated.any():
-                break
+            repeated[:, 1:] = slates[:, 1:] == slates[:, :-1]
             rows = np.flatnonzero(repeated.any(axis=1))
-            slates = slates.copy()
-            slates[rows] = ordered[rows]
-            redraw = repeated[rows]
-            fresh = self._draw_slots(available[rows], redraw.shape, rng, uniform=True)
-            slates[rows] = np.where(redraw, fresh, slates[rows])
-        else:  # pragma: no cover - needs absurd luck with >= slate_size items available
-            raise RuntimeError("could not draw distinct slates; raise num_items")
+            if len(rows) == 0:
+                break
+            if attempt < _DEDUPE_ROUNDS:  # redraw only the repeats, uniformly
+                fresh = self._draw_slots(available[rows], (len(rows), size), rng, uniform=True)
+                slates[rows] = np.sort(np.where(repeated[rows], fresh, slates[rows]), axis=1)
+            else:  # nearly full catalogues: distinct items per remaining row
+                for row in rows:
+                    slates[row] = np.sort(rng.permutation(available[row, 0])[:size])
         score = self.log_popularity[slates] + _ORDER_NOISE * rng.gumbel(size=slates.shape)
         return np.take_along_axis(slates, np.argsort(-score, axis=1, kind="stable"), axis=1)
 

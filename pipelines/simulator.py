@@ -26,12 +26,12 @@ from tqdm.auto import tqdm
 from pipelines.sim_config import SimulationConfig
 from pipelines.sim_text import CATEGORIES
 from pipelines.sim_world import (
-    _STREAM_BLOCKS,
-    _STREAM_REQUESTS,
     AGE_BUCKETS,
     DEVICES,
     GENDERS,
     REGIONS,
+    STREAM_BLOCKS,
+    STREAM_REQUESTS,
     SURFACES,
     Impressions,
     Outcomes,
@@ -168,16 +168,15 @@ def _event_blocks(world: World) -> Iterator[pa.Table]:
     """Time-ordered event tables, one per block of requests; the last slate may be cut."""
     cfg = world.config
     num_requests = -(-cfg.num_impressions // cfg.slate_size)
-    requests = world.sample_requests(num_requests, stream(cfg.seed, _STREAM_REQUESTS))
+    requests = world.sample_requests(num_requests, stream(cfg.seed, STREAM_REQUESTS))
     requests = requests.take(np.argsort(requests.ts_us, kind="stable"))
     for block, first in enumerate(range(0, num_requests, _BLOCK_REQUESTS)):
-        rng = stream(cfg.seed, _STREAM_BLOCKS, block)
+        rng = stream(cfg.seed, STREAM_BLOCKS, block)
         batch = requests.take(slice(first, first + _BLOCK_REQUESTS))
         imp = world.expand(batch, world.logging_policy_slates(batch.ts_us, rng))
         first_event = first * cfg.slate_size
         keep = min(len(imp), cfg.num_impressions - first_event)
-        if keep < len(imp):
-            imp = Impressions(*(getattr(imp, f)[:keep] for f in Impressions.__dataclass_fields__))
+        imp = imp.head(keep)
         yield _events_table(world, first_event, cfg.slate_size, imp, world.draw_outcomes(imp, rng))
 
 
@@ -225,9 +224,7 @@ def simulate(
         pending = [table.slice(rows)]
         pending_rows -= rows
 
-    with tqdm(
-        total=config.num_impressions, unit="ev", desc="simulate", disable=not progress
-    ) as bar:
+    with tqdm(total=config.num_impressions, unit="ev", desc="simulate", disable=not progress) as bar:
         for table in _event_blocks(world):
             clicks += pc.sum(table["click"]).as_py() or 0
             conversions += pc.sum(table["conversion"]).as_py() or 0

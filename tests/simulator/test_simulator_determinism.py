@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from pipelines.simulator import simulate
+from pipelines.simulator import SimulationConfig, simulate
 
 TINY_CHANGES = {"num_impressions": 12_000}
 
@@ -65,3 +65,10 @@ def test_an_impression_count_that_is_not_a_whole_number_of_slates_cuts_the_last_
     assert len(events) == summary.num_events == 12_345
     assert summary.num_requests == 1_235
     assert events.groupby("request_id").size().iloc[-1] == 5
+
+
+def test_a_catalogue_no_larger_than_the_slate_still_gives_distinct_slates(tmp_path):
+    config = SimulationConfig(num_users=50, num_items=10, num_impressions=5_000, cold_start_fraction=0.0)
+    simulate(config, tmp_path, progress=False)
+    events = ds.dataset(tmp_path / "events").to_table().to_pandas()
+    assert (events.groupby("request_id")["item_id"].nunique() == 10).all()

@@ -112,9 +112,13 @@ def tables(world: Path, config: FeatureConfig, tmp_path_factory) -> FeatureTable
     return build_feature_tables(world, tmp_path_factory.mktemp("features"), config)
 
 
+def copy_tables(tables: FeatureTables, directory: Path) -> Path:
+    for view in tables.rows:
+        (directory / tables.path(view).name).write_bytes(tables.path(view).read_bytes())
+    return directory
+
+
 @pytest.fixture
 def store(tables: FeatureTables, config: FeatureConfig, tmp_path: Path):
     """A fresh store per test over a copy of the session's tables (tests may rewrite them)."""
-    for view in tables.rows:
-        (tmp_path / tables.path(view).name).write_bytes(tables.path(view).read_bytes())
-    return create_store(tmp_path, config)
+    return create_store(copy_tables(tables, tmp_path), config)

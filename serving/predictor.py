@@ -53,7 +53,10 @@ class RankingPredictor(RankingModelBase):
     def load(self) -> bool:
         from models.artifact import load_artifact
 
-        self.model = load_artifact(self.artifact_dir)
+        try:
+            self.model = load_artifact(self.artifact_dir)
+        except ValueError as error:  # ArtifactError: missing, modified or unsupported
+            raise ValueError(f"artifact: {error}") from error
         if self.feature_repo is not None:
             self.source = FeastOnlineSource(self.feature_repo)
         self.ready = True

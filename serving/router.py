@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from serving.metrics import ArmRecorder, ArmStats
 
@@ -194,11 +196,8 @@ def request_user(body: bytes) -> int | None:
     return user if isinstance(user, int) and not isinstance(user, bool) else None
 
 
-def create_app(router: CanaryRouter) -> Any:
+def create_app(router: CanaryRouter) -> FastAPI:
     """The router as a FastAPI app: KServe's V1/V2 inference paths, ``/outcomes``, ``/stats``."""
-    from fastapi import FastAPI, Request, Response
-    from fastapi.responses import JSONResponse
-
     app = FastAPI(title="RecForge canary router", docs_url=None, redoc_url=None)
 
     async def forward(request: Request) -> Response:
@@ -271,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args(argv)
+    if not 0.0 <= args.canary_percent <= 100.0:
+        parser.exit(2, f"error: --canary-percent: expected 0-100, got {args.canary_percent}\n")
     try:
         router = CanaryRouter(
             args.primary, args.canary, canary_weight=args.canary_percent / 100.0, salt=args.salt

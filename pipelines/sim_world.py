@@ -151,7 +151,6 @@ class World:
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         self.start_us = to_micros(config.start_time)
-        self.end_us = self.start_us + config.days * US_PER_DAY
         self._build_users(stream(config.seed, STREAM_USERS))
         self._build_items(stream(config.seed, STREAM_ITEMS))
         self.click_intercept, self.conversion_intercept = self._calibrate(

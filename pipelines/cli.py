@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     config_options(run)
     run.add_argument("--output", type=Path, default=Path("recforge-output"),
                      help="folder for the report, data docs and pipeline artifacts")
+    run.add_argument("--data", type=Path,
+                     help="folder with events/*.parquet, users.parquet, items.parquet to use "
+                          "instead of the simulator")
     run.add_argument("--registry", type=Path,
                      help="model registry folder (default: OUTPUT/registry); share it across runs "
                           "so the next run's candidate faces the model this run promoted")
@@ -82,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace):
     from pipelines.config import load_config
 
-    return load_config(args.profile, args.config)
+    overrides = {"data_dir": str(args.data.resolve())} if getattr(args, "data", None) else {}
+    return load_config(args.profile, args.config, overrides)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -41,8 +41,15 @@ class RunConfig:
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     holdout_days: int = 1
     baseline_days: int = 0
+    data_dir: str = ""
 
     def __post_init__(self) -> None:
+        if self.data_dir and not (Path(self.data_dir) / "events").is_dir():
+            raise ConfigError(
+                f"data_dir: {self.data_dir} has no events/ folder; it must hold events/*.parquet, "
+                "users.parquet and items.parquet (see README, data contract), or leave data_dir "
+                "empty to simulate"
+            )
         if self.holdout_days < 1 or self.holdout_days >= self.simulation.days:
             raise ConfigError(
                 f"holdout_days: must be in [1, simulation.days - 1] = [1, {self.simulation.days - 1}]"

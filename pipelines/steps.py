@@ -38,6 +38,8 @@ def _timed(step: Callable[..., dict]) -> Callable[..., dict]:
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("great_expectations", "feast", "httpx", "urllib3", "kserve"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _config(config_json: str) -> RunConfig:
@@ -51,10 +53,14 @@ def _write_json(path: Path | str, data: Any) -> None:
 
 @_timed
 def simulate(config_json: str, raw_dir: str) -> dict:
+    """Simulated events, or a copy of the user's files when `data_dir` is set."""
     from pipelines.simulator import simulate as run_simulation
 
-    summary = run_simulation(_config(config_json).simulation, Path(raw_dir))
-    return _plain(summary)
+    config = _config(config_json)
+    if config.data_dir:
+        shutil.copytree(config.data_dir, raw_dir)
+        return {"source": config.data_dir}
+    return _plain(run_simulation(config.simulation, Path(raw_dir))) | {"source": "simulator"}
 
 
 @_timed
@@ -186,9 +192,12 @@ def canary(config_json: str, registry_dir: str, store_dir: str, candidate_dir: s
 
     config = _config(config_json)
     evaluation = json.loads(Path(evaluation_path).read_text())
-    if not evaluation["blessed"]:
-        result = {"decision": "skipped", "reason": "the candidate was not blessed", "arms": {}}
-        _write_json(output, result)
+    skip_reason = (
+        "the candidate was not blessed" if not evaluation["blessed"]
+        else "no simulated users to play against file data" if config.data_dir else None
+    )
+    if skip_reason:
+        _write_json(output, {"decision": "skipped", "reason": skip_reason, "arms": {}})
         return {"decision": "skipped"}
     workdir = Path(output).parent / "canary-work"
     report = run_canary(

@@ -101,6 +101,11 @@ def test_training_frame_names_missing_columns(store, world):
         training_frame(store, read_events(world).drop(columns="item_id"))
 
 
+def test_training_frame_refuses_events_that_already_carry_a_feature_column(store, world):
+    with pytest.raises(ValueError, match="user_ctr"):
+        training_frame(store, read_events(world).assign(user_ctr=0.5))
+
+
 def test_item_text_embeddings_are_gathered_per_item_with_zeros_for_unknown_items(store, config):
     vectors = item_text_embeddings(store, [11, 99, 10, 11], as_of=DAY0 + pd.Timedelta(days=3))
     expected = embed_texts([TITLES[11], TITLES[10]], config)

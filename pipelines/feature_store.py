@@ -50,6 +50,17 @@ def create_store(feature_dir: Path, config: FeatureConfig) -> FeatureStore:
     return store
 
 
+def open_store(feature_dir: Path) -> FeatureStore:
+    """The store `create_store(feature_dir, ...)` made, e.g. in a later pipeline step."""
+    settings = Path(feature_dir).resolve() / "feature_store.yaml"
+    if not settings.is_file() or not settings.read_text().startswith(_STORE_MARKER):
+        raise FileNotFoundError(
+            f"{settings} is missing or was not written by create_store; "
+            "call create_store(feature_dir, config) first"
+        )
+    return FeatureStore(repo_path=str(settings.parent))
+
+
 def _store_settings(feature_dir: Path, config: FeatureConfig) -> dict[str, Any]:
     online: dict[str, Any] = (
         {"type": "redis", "connection_string": config.redis_connection_string}

@@ -57,7 +57,7 @@ class FeatureTables:
 def build_feature_tables(data_dir: Path, out_dir: Path, config: FeatureConfig) -> FeatureTables:
     """Read `data_dir/{events/,users.parquet,items.parquet}` and write one table per view."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    events = _read_events(data_dir / "events")
+    events = read_events(data_dir, EVENT_COLUMNS)
     users = _read_table(data_dir / "users.parquet", USER_COLUMNS)
     items = _read_table(data_dir / "items.parquet", ITEM_COLUMNS)
 
@@ -86,7 +86,12 @@ def build_feature_tables(data_dir: Path, out_dir: Path, config: FeatureConfig) -
     return FeatureTables(out_dir, start.to_pydatetime(), end.to_pydatetime(), rows)
 
 
-def _read_events(path: Path) -> pd.DataFrame:
+def read_events(data_dir: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The events in `data_dir/events/*.parquet` (all columns, or `columns`), in file order.
+
+    Needs at least the columns feature tables are computed from (`EVENT_COLUMNS`).
+    """
+    path = Path(data_dir) / "events"
     files = sorted(path.glob("*.parquet")) if path.is_dir() else []
     if not files:
         raise FileNotFoundError(
@@ -95,7 +100,8 @@ def _read_events(path: Path) -> pd.DataFrame:
         )
     schema = pq.read_schema(files[0])
     _require_columns(schema.names, EVENT_COLUMNS, path)
-    frame = ds.dataset(files, format="parquet").to_table(columns=list(EVENT_COLUMNS)).to_pandas()
+    selected = list(columns) if columns is not None else None
+    frame = ds.dataset(files, format="parquet").to_table(columns=selected).to_pandas()
     if frame.empty:
         raise ValueError(f"{path} holds no events; feature tables need at least one")
     if getattr(frame["ts"].dtype, "tz", None) is None:

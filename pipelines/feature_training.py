@@ -60,6 +60,33 @@ def training_frame(store: FeatureStore, events: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def item_text_embeddings(
+    store: FeatureStore, item_ids: Sequence[int], as_of: datetime | None = None
+) -> pd.DataFrame:
+    """One row per distinct item id (sorted): `item_id`, `text_embedding` (float32 [384]).
+
+    Read through Feast as of `as_of` (default: now, i.e. the latest embedding); items without
+    one get a zero vector, the same default serving applies to unknown items.
+    """
+    ids = np.unique(np.asarray(item_ids, dtype=np.int64))
+    when = pd.Timestamp.now(tz=pytz.UTC) if as_of is None else pd.Timestamp(
+        require_aware(as_of, "as_of")
+    )
+    entity_df = pd.DataFrame({"item_id": ids, TIMESTAMP_FIELD: when.tz_convert(pytz.UTC)})
+    joined = store.get_historical_features(
+        entity_df=entity_df, features=feature_refs((ITEM_TEXT_EMBEDDING,))
+    ).to_df()
+    found = dict(zip(joined["item_id"], joined["text_embedding"], strict=True))
+    return pd.DataFrame({"item_id": ids, "text_embedding": [_vector(found.get(i)) for i in ids]})
+
+
+def _vector(value: object) -> np.ndarray:
+    """A stored embedding as float32, or zeros where there is none."""
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) == EMBEDDING_DIM:
+        return np.asarray(value, dtype=np.float32)
+    return np.zeros(EMBEDDING_DIM, dtype=np.float32)
+
+
 def _as_of(store: FeatureStore, views: Sequence[str], ts: np.ndarray) -> np.ndarray:
     """For each event time, the latest time at which any of `views` has a feature row.
 
@@ -96,25 +123,6 @@ def _micros(timestamps: pd.Series) -> np.ndarray:
 def _timestamps(micros: pd.Series) -> pd.DatetimeIndex:
     """Inverse of `_micros`, in pytz's UTC, which keeps Feast off its per-row conversion."""
     return pd.to_datetime(micros.to_numpy(), unit="us").tz_localize(pytz.UTC)
-
-
-def item_text_embeddings(
-    store: FeatureStore, item_ids: Sequence[int], as_of: datetime
-) -> np.ndarray:
-    """float32 [len(item_ids), 384]: each item's embedding as of `as_of`; zeros if it has none."""
-    ids = np.asarray(item_ids, dtype=np.int64)
-    keys = pd.DataFrame({"item_id": np.unique(ids)})
-    keys[TIMESTAMP_FIELD] = pd.Timestamp(require_aware(as_of, "as_of")).tz_convert(pytz.UTC)
-    joined = store.get_historical_features(
-        entity_df=keys, features=feature_refs((ITEM_TEXT_EMBEDDING,))
-    ).to_df()
-    by_item = dict(zip(joined["item_id"], joined["text_embedding"], strict=True))
-    out = np.zeros((len(ids), EMBEDDING_DIM), dtype=np.float32)
-    for row, item in enumerate(ids):
-        vector = by_item.get(item)
-        if vector is not None and len(vector) == EMBEDDING_DIM:
-            out[row] = vector
-    return out
 
 
 def _require_event_columns(events: pd.DataFrame) -> None:

@@ -13,6 +13,7 @@ from pipelines.features import (
     item_text_embeddings,
     materialize,
     online_features,
+    open_store,
     training_frame,
 )
 
@@ -106,12 +107,28 @@ def test_training_frame_refuses_events_that_already_carry_a_feature_column(store
         training_frame(store, read_events(world).assign(user_ctr=0.5))
 
 
-def test_item_text_embeddings_are_gathered_per_item_with_zeros_for_unknown_items(store, config):
-    vectors = item_text_embeddings(store, [11, 99, 10, 11], as_of=DAY0 + pd.Timedelta(days=3))
-    expected = embed_texts([TITLES[11], TITLES[10]], config)
-    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
-    np.testing.assert_allclose(vectors[[0, 2, 3]], expected[[0, 1, 0]], atol=1e-6)
-    assert not vectors[1].any()
+def test_item_text_embeddings_come_once_per_item_with_zeros_for_unknown_items(store, config):
+    table = item_text_embeddings(store, [11, 99, 10, 11], as_of=DAY0 + pd.Timedelta(days=3))
+    assert table["item_id"].tolist() == [10, 11, 99]
+    vectors = np.stack(table["text_embedding"].to_numpy())
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors[:2], embed_texts([TITLES[10], TITLES[11]], config), atol=1e-6)
+    assert not vectors[2].any()
+
+
+def test_item_text_embeddings_default_to_the_latest(store):
+    table = item_text_embeddings(store, [12])
+    assert np.stack(table["text_embedding"].to_numpy()).any()
+
+
+def test_open_store_finds_the_store_create_store_made(store):
+    reopened = open_store(Path(store.repo_path))
+    assert {v.name for v in reopened.list_feature_views()} == {v.name for v in store.list_feature_views()}
+
+
+def test_open_store_explains_a_missing_store(tmp_path):
+    with pytest.raises(FileNotFoundError, match="create_store"):
+        open_store(tmp_path)
 
 
 def test_materialized_online_features_are_the_latest_values(store, tables, config):

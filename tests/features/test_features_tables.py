@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import DAY0, write_world
 
-from pipelines.features import FeatureConfig, build_feature_tables
+from pipelines.features import FeatureConfig, build_feature_tables, read_events
 
 
 def _rows(tables, view: str, key: str, entity: int) -> pd.DataFrame:
@@ -87,3 +87,9 @@ def test_missing_event_column_is_named(tmp_path: Path, config):
 def test_missing_events_folder_names_the_expected_path(tmp_path: Path, config):
     with pytest.raises(FileNotFoundError, match="events"):
         build_feature_tables(tmp_path, tmp_path / "out", config)
+
+
+def test_read_events_returns_every_column_of_every_chunk(world):
+    events = read_events(world)
+    assert len(events) == 10 and events["event_id"].tolist() == list(range(10))
+    assert "position" in events.columns and str(events["ts"].dtype) == "datetime64[us, UTC]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,13 @@ class RankingPredictor(RankingModelBase):
         feature_repo: str | Path | None = None,
         limits: RequestLimits = DEFAULT_LIMITS,
         ranking: RankingConfig = DEFAULT_RANKING,
+        worker_init: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name, limits)
         self.artifact_dir = Path(artifact_dir)
         self.feature_repo = None if feature_repo is None else Path(feature_repo)
         self.ranking = ranking
+        self.worker_init = worker_init
         self.model: Any = None
         self.source: FeatureSource = NoFeatureSource()
 
@@ -105,9 +108,12 @@ class RankingPredictor(RankingModelBase):
             "feature_repo": self.feature_repo,
             "limits": self.limits,
             "ranking": self.ranking,
+            "worker_init": self.worker_init,
         }
 
     def __setstate__(self, state: dict) -> None:
         name = state.pop("name")
         self.__init__(name, **state)
         self.load()
+        if self.worker_init is not None:
+            self.worker_init()

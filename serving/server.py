@@ -6,11 +6,15 @@ KServe 0.21 defaults this module works around, each verified in its source:
   server runs with a bare argv so spawned workers do not re-read our flags;
 - its REST server binds 0.0.0.0 and gRPC starts on 8081: we bind ``host`` (loopback by default)
   and turn gRPC off;
-- it logs four lines per request (uvicorn access, two timing lines, one latency line): those
-  loggers are raised to WARNING and latency logging is off;
+- it logs four lines per request (uvicorn access, two timing lines, one latency line) and a
+  traceback per HTTP 400: those loggers are raised to WARNING, latency logging is off and a 400
+  is one line;
 - malformed V2 bodies fail FastAPI validation with 422: they are answered 400 naming the field;
 - full garbage collections over Feast's many objects cost 100+ ms pauses at p99: everything
   alive after loading is frozen out of the collector (``gc.freeze``).
+
+With ``workers > 1`` KServe pickles the model into spawned worker processes: the predictor then
+travels as its artifact path, each worker loads it and repeats this set-up.
 
 Command line (also what the cluster containers run)::
 
@@ -68,6 +72,7 @@ def serve(
         feature_repo=feature_repo,
         limits=RequestLimits(max_items=max_items),
         ranking=RankingConfig(conversion_weight=conversion_weight),
+        worker_init=configure_server_process,
     )
     predictor.load()
     _run(predictor, host=host, http_port=http_port, workers=workers, predictor_host=None)
@@ -123,8 +128,7 @@ class _BoundModelServer(kserve.ModelServer):
 
 
 def _run(model: kserve.Model, *, host: str, http_port: int, workers: int, predictor_host: str | None) -> None:
-    _quiet_request_logs()
-    _answer_malformed_v2_with_400()
+    configure_server_process()
     server = _BoundModelServer(
         host,
         http_port=http_port,
@@ -133,22 +137,29 @@ def _run(model: kserve.Model, *, host: str, http_port: int, workers: int, predic
         enable_latency_logging=False,
         predictor_config=kserve.PredictorConfig(predictor_host=predictor_host, predictor_protocol="v1"),
     )
-    gc.collect()
-    gc.freeze()
     with _bare_argv():
         server.start([model])
 
 
+def configure_server_process() -> None:
+    """Per-process serving set-up, run after the model is loaded (in every worker, too)."""
+    _quiet_request_logs()
+    _answer_malformed_v2_with_400()
+    gc.collect()
+    gc.freeze()
+
+
 def _quiet_request_logs() -> None:
-    from fastapi.exceptions import FastAPIDeprecationWarning
     from kserve.logging import configure_logging
 
     configure_logging()
     for name in ("uvicorn.access", "kserve.trace"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("kserve").addFilter(_one_line_for_bad_requests)
+    kserve_logger = logging.getLogger("kserve")
+    if _one_line_for_bad_requests not in kserve_logger.filters:
+        kserve_logger.addFilter(_one_line_for_bad_requests)
     # KServe answers with FastAPI's deprecated ORJSONResponse: one warning per request otherwise.
-    warnings.filterwarnings("ignore", category=FastAPIDeprecationWarning)
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
 
 
 def _one_line_for_bad_requests(record: logging.LogRecord) -> bool:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 
 from serving._kserve import InferenceError, InferOutput, InferRequest, InferResponse, InvalidInput
 
@@ -107,11 +108,17 @@ def parse_request(
     """Validate a decoded request body (V1 dict or V2 ``InferRequest``) into rank requests."""
     if isinstance(payload, InferRequest):
         return _parse_v2(payload, limits)
+    if isinstance(payload, (bytes, str)):
+        # KServe hands over the raw body when the Content-Type is not JSON (curl's default).
+        try:
+            payload = orjson.loads(payload)
+        except orjson.JSONDecodeError as error:
+            raise InvalidInput(f"request body: not valid JSON ({error}); send a JSON object") from error
     if isinstance(payload, Mapping):
         return _parse_v1(payload, limits, feature_columns)
     raise InvalidInput(
         "request body: expected a JSON object with 'instances' (V1) or 'inputs' (V2), "
-        f"got {type(payload).__name__}; send Content-Type: application/json"
+        f"got {_describe(payload)}"
     )
 
 

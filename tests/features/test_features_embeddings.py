@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import TITLES
+from features_world import TITLES
 
 from pipelines.features import FeatureConfig, embed_texts
 from pipelines.text_embeddings import load_text_encoder

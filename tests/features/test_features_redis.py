@@ -4,7 +4,7 @@ import socket
 from dataclasses import replace
 
 import pytest
-from conftest import copy_tables
+from features_world import copy_tables
 
 from pipelines.features import create_store, materialize, online_features
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DAY0, TITLES, read_events
+from features_world import DAY0, TITLES, read_events
 
 from pipelines.features import (
     create_store,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import DAY0, write_world
+from features_world import DAY0, write_world
 
 from pipelines.features import FeatureConfig, build_feature_tables, read_events
 

@@ -9,7 +9,7 @@ id it has not seen.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,10 +23,26 @@ class CategoricalFeature:
     name: str
     source: str
     vocabulary: tuple[Any, ...]
+    _index: pd.Index = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # built once: a 20k-entry index costs milliseconds, too much to pay per request
+        object.__setattr__(self, "_index", pd.Index(self.vocabulary))
 
     @property
     def num_embeddings(self) -> int:
         return len(self.vocabulary) + 1
+
+    def lookup(self, values: Any) -> np.ndarray:
+        """1 + position in the vocabulary; 0 for unknown or missing values."""
+        series = pd.Series(values)
+        if self.vocabulary and isinstance(self.vocabulary[0], str):
+            series = series.astype(object).where(series.notna(), None).map(
+                lambda v: v if v is None else str(v)
+            )
+        elif self.vocabulary:
+            series = pd.to_numeric(series, errors="coerce")
+        return (self._index.get_indexer(series.to_numpy()) + 1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -120,7 +136,7 @@ class FeatureSpec:
         for t, feature in enumerate(self.categorical):
             values = frame.get(feature.name)
             if values is not None:
-                categorical[:, t] = _lookup(feature.vocabulary, values)
+                categorical[:, t] = feature.lookup(values)
         numeric = np.zeros((length, len(self.numeric)), dtype=np.float32)
         for f, feature in enumerate(self.numeric):
             values = frame.get(feature.name)
@@ -135,9 +151,12 @@ class FeatureSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "categorical": [asdict(f) | {"vocabulary": list(f.vocabulary)} for f in self.categorical],
-            "numeric": [asdict(f) for f in self.numeric],
-            "text": asdict(self.text) if self.text else None,
+            "categorical": [
+                {"name": f.name, "source": f.source, "vocabulary": list(f.vocabulary)}
+                for f in self.categorical
+            ],
+            "numeric": [vars(f) for f in self.numeric],
+            "text": vars(self.text) if self.text else None,
         }
 
     @classmethod
@@ -167,20 +186,6 @@ def _scaled_input(values: pd.Series, log1p: bool) -> np.ndarray:
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     numbers = np.where(np.isfinite(numbers), numbers, np.nan)
     return np.log1p(np.clip(numbers, 0.0, None)) if log1p else numbers
-
-
-def _lookup(vocabulary: tuple[Any, ...], values: Any) -> np.ndarray:
-    """1 + position in the vocabulary; 0 for unknown or missing values."""
-    index = pd.Index(vocabulary)
-    series = pd.Series(values)
-    if len(vocabulary) and isinstance(vocabulary[0], str):
-        series = series.astype(object).where(series.notna(), None).map(
-            lambda v: v if v is None else str(v)
-        )
-    elif len(vocabulary):
-        series = pd.to_numeric(series, errors="coerce")
-    positions = index.get_indexer(series.to_numpy())
-    return (positions + 1).astype(np.int64)
 
 
 def _text_matrix(values: Any, length: int, dim: int) -> np.ndarray:

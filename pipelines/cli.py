@@ -12,7 +12,8 @@ EXAMPLES = {
     "run": "recforge run --profile smoke --output recforge-output",
     "compile": "recforge compile --output recforge-pipeline.yaml",
     "submit": "recforge submit --host http://localhost:8888 --experiment recforge",
-    "serve": "recforge serve --artifact recforge-output/registry/versions/<version> --port 8080",
+    "serve": "recforge serve --artifact recforge-output/registry/versions/<version> "
+             "--feature-repo recforge-output/feature-store --port 8080",
 }
 
 
@@ -72,13 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--registry-dir", default="/mnt/recforge/registry",
                         help="model registry path inside the pipeline's pods")
 
-    serve = command("serve", "Serve a model artifact with a KServe model server.", _serve)
-    serve.add_argument("--artifact", type=Path, required=True, help="model artifact directory")
-    serve.add_argument("--feature-repo", type=Path,
-                       help="Feast repo for online features (default: request-only features)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    serve.add_argument("--port", type=int, default=8080, help="HTTP port")
-    serve.add_argument("--name", default="ranker", help="model name in the URL")
+    serve = command("serve", "Serve a model artifact with a KServe model server (V1 + V2).", _serve)
+    from serving.server import add_serve_arguments
+
+    add_serve_arguments(serve)
     return parser
 
 
@@ -133,10 +131,13 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from serving.server import serve
+    from serving.server import run_from_args
 
-    serve(args.artifact, feature_repo=args.feature_repo, host=args.host, http_port=args.port,
-          model_name=args.name)
+    try:
+        run_from_args(args)
+    except ValueError as error:
+        print(f"recforge serve: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -49,6 +49,19 @@ def test_cpu_results_are_bitwise_identical_for_any_thread_count(optimizer):
         torch.testing.assert_close(_run(threads, optimizer), single, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("optimizer", [None, "adam"])
+def test_portable_kernels_agree_with_the_vectorised_ones(optimizer):
+    extension = load_extension("_cpu").module
+    best = extension.isa()
+    try:
+        extension.set_isa("generic")
+        portable = _run(1, optimizer)
+    finally:
+        extension.set_isa(best)
+
+    torch.testing.assert_close(_run(1, optimizer), portable)
+
+
 def test_cpu_pool_works_in_a_forked_child_after_the_parent_used_its_threads():
     # The child calls only the extension: torch's own OpenMP ops hang in a forked child once the
     # parent has used OpenMP threads (a torch limitation), which is why the pool avoids OpenMP.

@@ -2,11 +2,16 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "../common/problem.h"
 
 namespace recforge {
 namespace cpu {
+
+// The instruction set the kernels run with ("avx2" or "generic"); set_isa switches it (tests).
+std::string isa();
+void set_isa(const std::string& name);
 
 // out[b, column_offset[t]:+dims[t]] = pooled rows of bag (t, b). Out-of-range indices add nothing.
 void forward(const Problem& p, uintptr_t weights, uintptr_t out, int num_threads);

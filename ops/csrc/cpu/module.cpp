@@ -25,6 +25,10 @@ PYBIND11_MODULE(_cpu, m) {
   m.doc() = "RecForge fused multi-table embedding bag: C++ CPU kernels on raw pointers.";
   m.attr("ABI_VERSION") = recforge::kAbiVersion;
 
+  m.def("isa", &recforge::cpu::isa, "The instruction set the kernels run with.");
+  m.def("set_isa", &recforge::cpu::set_isa, py::arg("name"),
+        "Switch to 'generic' or to an instruction set this CPU supports (for tests).");
+
   py::class_<Problem>(m, "Problem")
       .def(py::init(&recforge::make_problem), py::arg("rows"), py::arg("dims"),
            py::arg("batch_size"), py::arg("indices"), py::arg("index_bits"),

@@ -4,6 +4,9 @@ Each event row gets, per feature view, the latest row at or before the event's `
 `get_historical_features`). The item text embedding is static, so `training_frame` leaves it
 out of the per-event join (384 floats per row would dominate it) and `item_text_embeddings`
 fetches it through Feast once per item, for the training code to gather by item.
+
+Feast is asked once per distinct (entity, latest feature-row time) rather than once per event
+(`_as_of`): the same rows come back, about 10x faster on the default 1M events.
 """
 
 from collections.abc import Sequence

@@ -18,10 +18,10 @@ from typing import Any
 import yaml
 
 from models.config import ModelConfig, TrainConfig
-from pipelines.data_checks import DataCheckConfig
+from pipelines.check_config import DataCheckConfig
 from pipelines.evaluation import BlessingConfig
-from pipelines.features import FeatureConfig
-from pipelines.simulator import SimulationConfig
+from pipelines.feature_config import FeatureConfig
+from pipelines.sim_config import SimulationConfig
 from serving.canary import CanaryConfig
 
 

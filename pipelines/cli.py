@@ -81,10 +81,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace):
+    """The run config, with paths made absolute so every step resolves them the same way."""
+    import dataclasses
+
     from pipelines.config import load_config
 
     overrides = {"data_dir": str(args.data.resolve())} if getattr(args, "data", None) else {}
-    return load_config(args.profile, args.config, overrides)
+    config = load_config(args.profile, args.config, overrides)
+    cache = Path(config.features.cache_dir).expanduser().resolve()
+    return dataclasses.replace(
+        config, features=dataclasses.replace(config.features, cache_dir=str(cache))
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -18,6 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from pipelines.config import RunConfig  # noqa: E402
 
 METRIC_KEYS = ("auc", "gauc", "logloss")
+ROLE_ORDER = ("candidate", "baseline", "popularity")
+ROLE_COLOURS = {"candidate": "#1f77b4", "baseline": "#ff7f0e", "popularity": "#bbbbbb"}
 
 
 def build_report(
@@ -173,14 +176,14 @@ def _png(figure: plt.Figure) -> bytes:
 
 def _metrics_plot(report: dict) -> bytes | None:
     metrics = report["metrics"]
-    roles = list(metrics)
+    roles = sorted(metrics, key=lambda role: ROLE_ORDER.index(role) if role in ROLE_ORDER else 99)
     tasks = sorted({task for per in metrics.values() for task in per})
     if not tasks:
         return None
     figure, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3))
     for axis, task in zip(list(getattr(axes, "flat", [axes])), tasks, strict=True):
         values = [metrics[role].get(task, {}).get("auc") or 0.0 for role in roles]
-        axis.bar(roles, values, color=["#1f77b4", "#aaaaaa", "#dddddd"][: len(roles)])
+        axis.bar(roles, values, color=[ROLE_COLOURS.get(role, "#dddddd") for role in roles])
         axis.set_ylim(min(0.5, *values), max(values) + 0.02)
         axis.set_title(f"{task}: holdout AUC")
     return _png(figure)
@@ -199,6 +202,8 @@ def _training_plot(training: dict) -> bytes | None:
                           label=f"{role} {task}")
     loss_axis.set(title="training loss", xlabel="epoch")
     auc_axis.set(title="validation AUC", xlabel="epoch")
+    for axis in (loss_axis, auc_axis):
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     loss_axis.legend()
     auc_axis.legend(fontsize=7)
     return _png(figure)

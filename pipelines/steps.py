@@ -238,7 +238,22 @@ def write_report(
     if output_dir:
         _write_json(Path(output_dir) / "report.json", report)
         (Path(output_dir) / "report.html").write_text(html)
+        (Path(output_dir) / "inference_service.yaml").write_text(
+            _cluster_manifest(_config(config_json), report["models"]["candidate"])
+        )
     return {"blessed": report["blessed"]}
+
+
+def _cluster_manifest(config: RunConfig, candidate_version: str) -> str:
+    """The KServe InferenceService that rolls the candidate out on a cluster, as a canary."""
+    from serving.inference_service import InferenceServiceConfig, inference_service_yaml
+
+    return inference_service_yaml(
+        InferenceServiceConfig(
+            storage_uri=f"pvc://recforge-models/versions/{candidate_version}",
+            canary_traffic_percent=config.canary.canary_percent,
+        )
+    )
 
 
 def _plain(summary: Any) -> dict:

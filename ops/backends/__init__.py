@@ -37,18 +37,26 @@ def _cuda() -> Kernels:
     return CudaKernels(extension.module)
 
 
+def _triton() -> Kernels:
+    from ops.backends.triton_backend import TritonKernels, triton_problem
+
+    problem = triton_problem()
+    if problem:
+        raise BackendUnavailableError(f"backend 'triton' is not available: {problem}")
+    return TritonKernels()
+
+
 _FACTORIES: dict[str, Callable[[], Kernels]] = {
     "reference": ReferenceKernels,
     "cpu": _cpu,
     "cuda": _cuda,
+    "triton": _triton,
 }
 
 
 @functools.cache
 def get_kernels(name: str) -> Kernels:
     """The named backend; BackendUnavailableError says why it cannot be used."""
-    if name not in _FACTORIES:
-        raise BackendUnavailableError(f"backend {name!r} is not implemented yet")
     return _FACTORIES[name]()
 
 

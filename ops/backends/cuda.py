@@ -8,11 +8,11 @@ from types import ModuleType
 
 import torch
 
+from ops.backends.device_inputs import layout_tensor, row_segments
 from ops.backends.native import make_problem, make_update, ptr, unsupported_dtype
 from ops.backends.reference import first_invalid_index
 from ops.batch import Batch
 from ops.config import OptimizerConfig
-from ops.layout import TableLayout
 
 
 class CudaKernels:
@@ -20,7 +20,6 @@ class CudaKernels:
 
     def __init__(self, extension: ModuleType) -> None:
         self._ext = extension
-        self._tables: dict[tuple[TableLayout, torch.device], torch.Tensor] = {}
 
     def unsupported(self, device: torch.device, dtype: torch.dtype) -> str:
         if device.type != "cuda":
@@ -28,19 +27,8 @@ class CudaKernels:
         return unsupported_dtype(dtype)
 
     def _launch(self, batch: Batch, device: torch.device):  # -> ops._cuda.Launch
-        layout = batch.layout
-        key = (layout, device)
-        if key not in self._tables:
-            columns = (
-                layout.num_embeddings,
-                layout.embedding_dims,
-                layout.weight_offsets[:-1],
-                layout.column_offsets[:-1],
-                layout.row_offsets[:-1],
-            )
-            self._tables[key] = torch.tensor(columns, dtype=torch.int64, device=device)
         stream = torch.cuda.current_stream(device).cuda_stream
-        return self._ext.Launch(tables=ptr(self._tables[key]), stream=stream)
+        return self._ext.Launch(tables=ptr(layout_tensor(batch.layout, device)), stream=stream)
 
     def forward(self, weight: torch.Tensor, batch: Batch) -> torch.Tensor:
         out = weight.new_empty(batch.batch_size, batch.layout.total_dim)
@@ -56,31 +44,17 @@ class CudaKernels:
         return first_invalid_index(batch)
 
     def _backward(self, grad_out: torch.Tensor, weight: torch.Tensor, batch: Batch, update) -> None:
-        layout, B, n = batch.layout, batch.batch_size, batch.num_indices
-        device = weight.device
-        tables = torch.tensor(
-            (layout.num_embeddings, layout.row_offsets[:-1]), dtype=torch.int64, device=device
-        )
-        lengths = batch.offsets[1:] - batch.offsets[:-1]
-        bag = torch.repeat_interleave(torch.arange(lengths.numel(), device=device), lengths, output_size=n)
-        table = bag // max(B, 1)
-        indices = batch.indices.long()
-        valid = (indices >= 0) & (indices < tables[0, table])
-        key = torch.where(valid, tables[1, table] + indices, layout.total_rows)
-        sorted_key, positions = torch.sort(key, stable=True)
-        rows, counts = torch.unique_consecutive(sorted_key, return_counts=True)
-        begin = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-        segments = self._ext.Segments(
-            positions=ptr(positions),
-            begin=ptr(begin),
-            row=ptr(rows),
-            bag_of_position=ptr(bag),
-            num_segments=rows.numel(),
-        )
+        segments = row_segments(batch)
         self._ext.backward(
             make_problem(self._ext, batch, weight.dtype),
-            self._launch(batch, device),
-            segments,
+            self._launch(batch, weight.device),
+            self._ext.Segments(
+                positions=ptr(segments.positions),
+                begin=ptr(segments.begin),
+                row=ptr(segments.row),
+                bag_of_position=ptr(segments.bag_of_position),
+                num_segments=segments.num_segments,
+            ),
             ptr(grad_out),
             update,
         )

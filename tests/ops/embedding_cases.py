@@ -3,8 +3,11 @@ on sys.path)."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import dataclass
 
+import pytest
 import torch
 
 from ops import FusedEmbeddingBag
@@ -94,3 +97,13 @@ def make_pair(
     ]
     modules[1].load_state_dict(modules[0].state_dict())
     return modules[0], modules[1]
+
+
+def interpret_triton(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ops.triton_kernels in Triton's CPU interpreter for the current test only. The flag is
+    read when the kernels are decorated, so the module is (re)imported with it set."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    if "ops.triton_kernels" in sys.modules:
+        importlib.reload(sys.modules["ops.triton_kernels"])
+    else:
+        importlib.import_module("ops.triton_kernels")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from embedding_cases import CASES, make_inputs, make_pair
+from embedding_cases import CASES, interpret_triton, make_inputs, make_pair
 
 from ops.backends import get_kernels
 from ops.config import OPTIMIZERS
 
-BACKENDS = [pytest.param("cpu"), pytest.param("cuda", marks=pytest.mark.gpu)]
+# Triton runs in its interpreter on a machine without a GPU; conftest.py marks all but a small
+# subset of its (slow, interpreted) cases `slow`.
+BACKENDS = [pytest.param("cpu"), pytest.param("cuda", marks=pytest.mark.gpu), pytest.param("triton")]
 
 pytestmark = [
     pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES]),
@@ -38,16 +40,20 @@ VARIANTS = pytest.mark.parametrize(
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request) -> str:
+def backend(request, monkeypatch) -> str:
     if request.param == "cuda" and not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
+    if request.param == "triton":
+        pytest.importorskip("triton")
+        if not torch.cuda.is_available():
+            interpret_triton(monkeypatch)
     get_kernels(request.param)  # a backend that should exist here but does not is a failure
     return request.param
 
 
 @pytest.fixture
 def device(backend) -> str:
-    return "cuda" if backend == "cuda" else "cpu"
+    return "cuda" if backend == "cuda" or (backend == "triton" and torch.cuda.is_available()) else "cpu"
 
 
 @VARIANTS

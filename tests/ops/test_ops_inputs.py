@@ -43,9 +43,10 @@ def test_constructor_rejects_a_bad_table_layout(num_embeddings, embedding_dims, 
         FusedEmbeddingBag(num_embeddings, embedding_dims)
 
 
-def test_an_unimplemented_or_unbuilt_backend_is_refused_with_the_reason():
-    with pytest.raises(BackendUnavailableError, match="backend 'triton'"):
-        FusedEmbeddingBag([10], [4], backend="triton")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_backend_without_a_gpu_is_refused_with_the_reason():
+    with pytest.raises(BackendUnavailableError, match="backend 'cuda' is not available: torch sees"):
+        FusedEmbeddingBag([10], [4], backend="cuda")
 
 
 def test_cpu_backend_refuses_half_precision_weights():

@@ -2,6 +2,7 @@
 
     python -m ops.bench            # FBGEMM's benchmark defaults: B=512, T=32, D=128, L=20, E=1e5
     python -m ops.bench --small    # a shape that runs in seconds
+    python -m ops.bench --threads 1
 
 Prints, for each backend available here, ms (median) and GB/s of the forward and of
 forward + backward + row-wise Adagrad, and the ratio ours / baseline, where the baseline is
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -136,9 +138,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help=f"use {SMALL} instead of {FBGEMM_DEFAULT}")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per measurement")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch and ours (default: torch's)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+    # torch.optim.Adagrad's sparse path warns on every step; the baseline is used as intended.
+    warnings.filterwarnings("ignore", message="Sparse invariant checks")
     torch.manual_seed(0)
     for line in run(SMALL if args.small else FBGEMM_DEFAULT, args.repeats):
         print(line)

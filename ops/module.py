@@ -23,7 +23,8 @@ class FusedEmbeddingBag(nn.Module):
 
     `forward(indices, offsets)` pools bag (t, b) = indices[offsets[t*B+b]:offsets[t*B+b+1]]
     (offsets table-major, T*B+1 entries) and returns [B, sum(embedding_dims)], table t in its
-    own block of columns. With `optimizer` set, backward updates the touched rows in place
+    own block of columns; "mean" divides a bag's (weighted) sum by its length, and an empty
+    bag pools to zeros. With `optimizer` set, backward updates the touched rows in place
     (no gradient is stored in `weight.grad`); the optimizer state lives in buffers, so
     `state_dict()` saves and restores it. Out-of-range indices raise (`bounds_check="raise"`),
     warn and contribute zero ("warn"), or silently contribute zero ("off").

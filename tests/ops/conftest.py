@@ -1,5 +1,9 @@
+from pathlib import Path
+
 import pytest
 import torch
+
+_HERE = Path(__file__).parent
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +33,8 @@ def _triton_default(item: pytest.Item) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     for item in items:
+        if item.path.parent != _HERE:
+            continue
         callspec = getattr(item, "callspec", None)
         if callspec and callspec.params.get("backend") == "triton" and not _triton_default(item):
             item.add_marker(pytest.mark.slow)

@@ -60,10 +60,10 @@ class TrainConfig:
     """How a model is fitted: batches, optimiser, early stopping, seed."""
 
     batch_size: int = 2048
-    epochs: int = 4
+    epochs: int = 3
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
-    patience: int = 1
+    patience: int = 0
     seed: int = 7
     task_weights: dict[str, float] = field(default_factory=dict)
     threads: int = 0

@@ -81,13 +81,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace):
-    """The run config, with paths made absolute so every step resolves them the same way."""
-    import dataclasses
-
     from pipelines.config import load_config
 
     overrides = {"data_dir": str(args.data.resolve())} if getattr(args, "data", None) else {}
-    config = load_config(args.profile, args.config, overrides)
+    return load_config(args.profile, args.config, overrides)
+
+
+def _with_local_paths(config):
+    """Local runs resolve the embedding cache once, so every step process finds the same one."""
+    import dataclasses
+
     cache = Path(config.features.cache_dir).expanduser().resolve()
     return dataclasses.replace(
         config, features=dataclasses.replace(config.features, cache_dir=str(cache))
@@ -97,7 +100,7 @@ def _load(args: argparse.Namespace):
 def _run(args: argparse.Namespace) -> int:
     from pipelines.local_run import PipelineFailed, run_local
 
-    config = _load(args)
+    config = _with_local_paths(_load(args))
     output = args.output.resolve()
     registry = (args.registry or output / "registry").resolve()
     started = time.perf_counter()

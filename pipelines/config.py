@@ -7,6 +7,7 @@ ill-typed keys into errors that name the field and the allowed choices.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -164,7 +165,7 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             _merge(base[key], value)
         else:
-            base[key] = value
+            base[key] = copy.deepcopy(value)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

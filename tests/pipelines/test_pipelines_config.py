@@ -55,3 +55,11 @@ def test_a_missing_config_file_is_named(tmp_path):
 def test_holdout_must_leave_training_days():
     with pytest.raises(ConfigError, match="holdout_days"):
         load_config("smoke", overrides={"holdout_days": 6})
+
+
+def test_loading_with_overrides_leaves_the_built_in_profiles_unchanged(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model:\n  num_experts: 6\n")
+    before = load_config("smoke")
+    load_config("smoke", path)
+    assert load_config("smoke") == before

@@ -12,6 +12,7 @@ EXAMPLES = {
     "run": "recforge run --profile smoke --output recforge-output",
     "compile": "recforge compile --output recforge-pipeline.yaml",
     "submit": "recforge submit --host http://localhost:8888 --experiment recforge",
+    "bench": "recforge bench ops --small",
     "serve": "recforge serve --artifact recforge-output/registry/versions/<version> "
              "--feature-repo recforge-output/feature-store --port 8080",
 }
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--run-name", help="name of the run (default: recforge-<time>)")
     submit.add_argument("--registry-dir", default="/mnt/recforge/registry",
                         help="model registry path inside the pipeline's pods")
+
+    bench = command("bench", "Run a benchmark; each prints ratios to a baseline measured in the "
+                             "same run.", _bench)
+    bench.add_argument("suite", choices=sorted(BENCHMARKS), help="which benchmark")
+    bench.add_argument("options", nargs=argparse.REMAINDER,
+                       help="options of that benchmark (see `recforge bench SUITE --help`)")
 
     serve = command("serve", "Serve a model artifact with a KServe model server (V1 + V2).", _serve)
     from serving.server import add_serve_arguments
@@ -138,6 +145,15 @@ def _submit(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps({"run_id": run_id, "host": args.host}))
     return 0
+
+
+BENCHMARKS = {"ops": "ops.bench"}
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(BENCHMARKS[args.suite]).main(args.options) or 0
 
 
 def _serve(args: argparse.Namespace) -> int:

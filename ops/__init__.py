@@ -3,6 +3,7 @@ with optional sparse optimizers fused into backward. Imports only torch (numpy, 
 
 from ops.backends import BackendUnavailableError, available_backends
 from ops.batch import IndexOutOfRangeError
+from ops.library import embedding_bag
 from ops.module import FusedEmbeddingBag
 
 __all__ = [
@@ -10,4 +11,5 @@ __all__ = [
     "FusedEmbeddingBag",
     "IndexOutOfRangeError",
     "available_backends",
+    "embedding_bag",
 ]

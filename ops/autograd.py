@@ -1,5 +1,7 @@
-"""The autograd function shared by every backend: forward pools, backward either returns the
-flat weight's gradient or (fused mode) updates the touched rows in place and returns none."""
+"""Fused-optimizer mode: forward pools, backward updates the touched rows (and the optimizer
+state) in place and returns no gradient for the weight. Plain-gradient mode is the custom op of
+ops/library.py, which torch.compile traces; this mode mutates module state in backward and runs
+eagerly."""
 
 from __future__ import annotations
 
@@ -20,10 +22,10 @@ FusedStep = Callable[[Kernels, torch.Tensor, torch.Tensor, Batch], None]
 class _Call:
     kernels: Kernels
     batch: Batch
-    fused_step: FusedStep | None
+    fused_step: FusedStep
 
 
-class _EmbeddingBagFunction(torch.autograd.Function):
+class _FusedEmbeddingBagFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight, per_sample_weights, call: _Call):  # noqa: ARG004
         ctx.call = call
@@ -36,21 +38,18 @@ class _EmbeddingBagFunction(torch.autograd.Function):
     def backward(ctx, grad_out):
         call: _Call = ctx.call
         grad_out = grad_out.contiguous()
-        weight = ctx.weight
         grad_psw = None
         if ctx.needs_input_grad[1]:
-            # Before any fused update: it reads the rows as they were in forward.
-            grad_psw = call.kernels.grad_per_sample_weights(grad_out, weight, call.batch)
-        grad_weight = None
-        if call.fused_step is not None:
-            call.fused_step(call.kernels, grad_out, weight, call.batch)
-        elif ctx.needs_input_grad[0]:
-            grad_weight = call.kernels.grad_weight(grad_out, weight, call.batch)
-        return grad_weight, grad_psw, None
+            # Before the fused update: it reads the rows as they were in forward.
+            grad_psw = call.kernels.grad_per_sample_weights(grad_out, ctx.weight, call.batch)
+        call.fused_step(call.kernels, grad_out, ctx.weight, call.batch)
+        return None, grad_psw, None
 
 
-def embedding_bag(
-    kernels: Kernels, weight: torch.Tensor, batch: Batch, fused_step: FusedStep | None
+def fused_embedding_bag(
+    kernels: Kernels, weight: torch.Tensor, batch: Batch, fused_step: FusedStep
 ) -> torch.Tensor:
-    """Pooled bags [B, total_dim], differentiable in `weight` and `batch.per_sample_weights`."""
-    return _EmbeddingBagFunction.apply(weight, batch.per_sample_weights, _Call(kernels, batch, fused_step))
+    """Pooled bags [B, total_dim]; backward runs `fused_step` and differentiates only
+    `batch.per_sample_weights`."""
+    call = _Call(kernels, batch, fused_step)
+    return _FusedEmbeddingBagFunction.apply(weight, batch.per_sample_weights, call)

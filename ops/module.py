@@ -4,18 +4,19 @@ fused into backward (FBGEMM's table-batched embedding, in the issue-3 interface)
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from ops.autograd import embedding_bag
+from ops.autograd import fused_embedding_bag
 from ops.backends import get_kernels, resolve
 from ops.backends.base import Kernels
-from ops.batch import Batch, IndexOutOfRangeError, check_offsets, make_batch, out_of_range_message
+from ops.batch import Batch
+from ops.bounds import check_values
 from ops.config import BACKENDS, BOUNDS_CHECKS, OPTIMIZERS, POOLINGS, OptimizerConfig, choice
 from ops.layout import TableLayout
+from ops.library import embedding_bag_op, prepare
 
 
 class FusedEmbeddingBag(nn.Module):
@@ -28,6 +29,10 @@ class FusedEmbeddingBag(nn.Module):
     (no gradient is stored in `weight.grad`); the optimizer state lives in buffers, so
     `state_dict()` saves and restores it. Out-of-range indices raise (`bounds_check="raise"`),
     warn and contribute zero ("warn"), or silently contribute zero ("off").
+
+    Without an optimizer the module calls the custom op `recforge::embedding_bag`
+    (ops/library.py), so `torch.compile(..., fullgraph=True)` traces it; the fused-optimizer
+    mode runs eagerly under torch.compile (a graph break).
     """
 
     def __init__(
@@ -97,33 +102,31 @@ class FusedEmbeddingBag(nn.Module):
         offsets: torch.Tensor,
         per_sample_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        kernels = self.kernels()
-        if not self.weight.is_contiguous():
-            raise ValueError("weight must be contiguous; assign a contiguous tensor to it")
-        batch = make_batch(
-            self.layout, self.weight, indices, offsets, per_sample_weights, self.pooling == "mean"
+        static = (
+            list(self.layout.num_embeddings),
+            list(self.layout.embedding_dims),
+            self.pooling == "mean",
+            self.backend,
         )
-        if self.bounds_check != "off":
-            self._check_values(kernels, batch)
-        fused_step = self._fused_step if self.optimizer is not None else None
-        return embedding_bag(kernels, self.weight, batch, fused_step)
-
-    def _check_values(self, kernels: Kernels, batch: Batch) -> None:
-        check_offsets(batch)
-        position = kernels.first_invalid_index(batch)
-        if position < 0:
-            return
-        message = out_of_range_message(batch, position)
-        if self.bounds_check == "raise":
-            raise IndexOutOfRangeError(
-                f"{message}; fix the index or use bounds_check='warn' to treat it as zero"
+        if self.optimizer is None:
+            return embedding_bag_op(
+                self.weight, indices, offsets, per_sample_weights, *static, self.bounds_check
             )
-        warnings.warn(
-            f"{message}; it contributes zero (bounds_check='warn'), and so does any other "
-            "out-of-range index in this batch",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        return self._fused_forward(indices, offsets, per_sample_weights, static)
+
+    # The fused update mutates the weight and the optimizer state in backward: torch.compile
+    # runs this part eagerly (one graph break) instead of tracing it.
+    @torch.compiler.disable
+    def _fused_forward(
+        self,
+        indices: torch.Tensor,
+        offsets: torch.Tensor,
+        per_sample_weights: torch.Tensor | None,
+        static: tuple[list[int], list[int], bool, str],
+    ) -> torch.Tensor:
+        kernels, batch = prepare(self.weight, indices, offsets, per_sample_weights, *static)
+        check_values(kernels, batch, self.bounds_check)
+        return fused_embedding_bag(kernels, self.weight, batch, self._fused_step)
 
     def _fused_step(
         self, kernels: Kernels, grad_out: torch.Tensor, weight: torch.Tensor, batch: Batch

@@ -190,7 +190,20 @@ securityContext:
         path: credentials
 {{- end -}}
 
-{{/* checkov skip annotations for pods that read the Redis password as env (see the reason). */}}
-{{- define "recforge.redisEnvSkip" -}}
-checkov.io/skip1: CKV_K8S_35=Feast reads the Redis password only by ${REDIS_PASSWORD} expansion in feature_store.yaml; it has no password-file setting
+{{/* checkov skips of a workload, each with its reason (checkov reads "ID=reason", so a
+     reason never holds "="). Call with dict "root" $ "redisEnv" bool "token" bool "image" <image values>. */}}
+{{- define "recforge.checkovSkips" -}}
+{{- $skips := list -}}
+{{- if .redisEnv -}}
+{{- $skips = append $skips "CKV_K8S_35=Feast reads the Redis password only by ${REDIS_PASSWORD} expansion in feature_store.yaml; it has no password-file setting" -}}
+{{- end -}}
+{{- if .token -}}
+{{- $skips = append $skips "CKV_K8S_38=the rollout controller calls the Kubernetes API (get/patch InferenceServices, create Events) with this token" -}}
+{{- end -}}
+{{- if not .image.digest -}}
+{{- $skips = append $skips (printf "CKV_K8S_43=%s has no digest yet: the digest of an image you build is known only after its push; pin it with the image digest value" .image.repository) -}}
+{{- end -}}
+{{- range $i, $skip := $skips }}
+checkov.io/skip{{ add1 $i }}: {{ $skip | quote }}
+{{- end }}
 {{- end -}}

@@ -1,18 +1,19 @@
 {{/* Replicas, autoscaling, labels and the service account of one InferenceService component
-     (call with dict "root" $ "spec" <component values> "labels" {...} "mode" Knative|Standard). */}}
+     (call with dict "root" $ "name" predictor|transformer "labels" {...}). */}}
 {{- define "recforge.isvcComponent" -}}
-{{- $spec := .spec -}}
-{{- $knative := eq .mode "Knative" -}}
+{{- $spec := index .root.Values.inferenceService .name -}}
+{{- $where := printf "inferenceService.%s" .name -}}
+{{- $knative := eq .root.Values.inferenceService.deploymentMode "Knative" -}}
 {{- $metric := $spec.autoscaling.metric | default (ternary "concurrency" "cpu" $knative) -}}
 {{- $target := $spec.autoscaling.target | default (ternary 8 80 $knative) -}}
 {{- if and $knative (not (has $metric (list "concurrency" "rps"))) -}}
-{{- fail (printf "autoscaling.metric: %q needs deploymentMode Standard; Knative scales on concurrency or rps" $metric) -}}
+{{- fail (printf "%s.autoscaling.metric: %q needs deploymentMode Standard; Knative scales on concurrency or rps" $where $metric) -}}
 {{- end -}}
 {{- if and (not $knative) (not (has $metric (list "cpu" "memory"))) -}}
-{{- fail (printf "autoscaling.metric: %q needs deploymentMode Knative; Standard (HPA) scales on cpu or memory" $metric) -}}
+{{- fail (printf "%s.autoscaling.metric: %q needs deploymentMode Knative; Standard (HPA) scales on cpu or memory" $where $metric) -}}
 {{- end -}}
 {{- if gt (int $spec.minReplicas) (int $spec.maxReplicas) -}}
-{{- fail (printf "minReplicas (%v) must not exceed maxReplicas (%v)" $spec.minReplicas $spec.maxReplicas) -}}
+{{- fail (printf "%s.minReplicas (%v) must not exceed maxReplicas (%v)" $where $spec.minReplicas $spec.maxReplicas) -}}
 {{- end -}}
 minReplicas: {{ $spec.minReplicas }}
 maxReplicas: {{ $spec.maxReplicas }}

@@ -1,8 +1,9 @@
-"""checkov's Kubernetes checks over rendered manifests (its helm framework needs a helm binary).
+"""checkov over rendered manifests (its helm framework needs a helm binary) and Dockerfiles.
 
-Runs the ``checkov`` command offline (``--skip-download``, ``BC_SKIP_MAPPING=TRUE``) once over
-one file per value set and reads its JSON report. A skipped check must carry a reason: checkov
-reads them from ``checkov.io/skipN: "CKV_ID=reason"`` annotations the chart writes.
+Runs the ``checkov`` command offline (``--skip-download``, ``BC_SKIP_MAPPING=TRUE``) once over a
+folder of files (one per value set) and reads its JSON report. A skipped check must carry a
+reason: checkov reads them from ``checkov.io/skipN: "CKV_ID=reason"`` annotations the chart
+writes, and from ``# checkov:skip=CKV_ID:reason`` comments in a Dockerfile.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ class CheckovFinding:
     check_id: str
     check_name: str
     resource: str
-    value_set: str
+    source: str  # the scanned file's name without extension: the value set, or "Dockerfile"
     reason: str = ""  # skips only
 
     def __str__(self) -> str:
         why = f" — skipped: {self.reason}" if self.reason else ""
-        return f"{self.value_set}: {self.resource}: {self.check_id} {self.check_name}{why}"
+        return f"{self.source}: {self.resource}: {self.check_id} {self.check_name}{why}"
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,22 @@ def checkov_command() -> list[str]:
     return [found]
 
 
-def run_checkov(manifests_by_set: dict[str, list[dict]], *, timeout_s: float = 600.0) -> CheckovReport:
-    """checkov's kubernetes framework over every value set's manifests."""
+def manifest_files(manifests_by_set: dict[str, list[dict]]) -> dict[str, str]:
+    """One multi-document YAML file per value set."""
+    return {
+        f"{name}.yaml": yaml.safe_dump_all(manifests, sort_keys=False)
+        for name, manifests in manifests_by_set.items()
+    }
+
+
+def run_checkov(
+    files: dict[str, str], *, framework: str = "kubernetes", timeout_s: float = 600.0
+) -> CheckovReport:
+    """checkov's ``framework`` checks over ``files`` (file name -> text)."""
     command = checkov_command()
     with tempfile.TemporaryDirectory(prefix="recforge-checkov-") as folder:
-        for name, manifests in manifests_by_set.items():
-            Path(folder, f"{name}.yaml").write_text(yaml.safe_dump_all(manifests, sort_keys=False))
+        for name, text in files.items():
+            Path(folder, name).write_text(text)
         env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
         try:
             completed = subprocess.run(
@@ -65,7 +76,7 @@ def run_checkov(manifests_by_set: dict[str, list[dict]], *, timeout_s: float = 6
                     "--directory",
                     folder,
                     "--framework",
-                    "kubernetes",
+                    framework,
                     "--skip-download",
                     "--compact",
                     "--output",
@@ -87,7 +98,7 @@ def run_checkov(manifests_by_set: dict[str, list[dict]], *, timeout_s: float = 6
                 f"checkov exited {completed.returncode} without a report:\n{tail}"
             ) from None
     if isinstance(report, list):  # one entry per framework
-        (report,) = [r for r in report if r.get("check_type") == "kubernetes"]
+        (report,) = [r for r in report if r.get("check_type") == framework]
     results = report.get("results", {})
     return CheckovReport(
         passed=len(results.get("passed_checks", [])),
@@ -102,6 +113,6 @@ def _finding(check: dict, *, skipped: bool = False) -> CheckovFinding:
         check_id=check.get("check_id", ""),
         check_name=check.get("check_name", ""),
         resource=check.get("resource", ""),
-        value_set=Path(check.get("file_path", "")).stem,
+        source=Path(check.get("file_path", "")).stem,
         reason=reason,
     )

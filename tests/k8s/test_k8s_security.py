@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from k8s_chart_helpers import VALUE_SET_NAMES, objects_of_kind, one_of_kind, pod_specs
 
-from pipelines.k8s_check_checkov import CheckovUnavailable, run_checkov
+from pipelines.k8s_check_checkov import CheckovUnavailable, manifest_files, run_checkov
 
 
 def isvc_pod_specs(objects) -> dict[str, dict]:
@@ -122,7 +122,9 @@ def _pod_labels(manifest: dict) -> dict:
 @pytest.fixture(scope="module")
 def checkov_report(rendered):
     try:
-        return run_checkov({name: [o.manifest for o in objects] for name, objects in rendered.items()})
+        return run_checkov(
+            manifest_files({name: [o.manifest for o in objects] for name, objects in rendered.items()})
+        )
     except CheckovUnavailable as error:
         pytest.skip(str(error))
 
@@ -140,5 +142,5 @@ def test_every_checkov_skip_is_an_annotation_with_a_written_reason(checkov_repor
 
 
 def test_a_pinned_image_needs_no_digest_skip(checkov_report):
-    pinned = [f for f in checkov_report.skipped if f.value_set == "kfp-hook" and f.check_id == "CKV_K8S_43"]
+    pinned = [f for f in checkov_report.skipped if f.source == "kfp-hook" and f.check_id == "CKV_K8S_43"]
     assert {f.resource.split(".")[-1] for f in pinned} == {"recforge-redis"}  # only the Redis image

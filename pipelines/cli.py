@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,10 @@ EXAMPLES = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning threads
+    # slowed a training step 13x (2.5 s vs 0.19 s). Read once when torch loads, so set it first;
+    # every step and model server process inherits it.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

@@ -73,12 +73,25 @@ def _schema_dir(version: str) -> Any:
     root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
     folder = root / f"v{major_minor}.0-local-strict"
     if not folder.is_dir():
-        bundled = sorted(p.name for p in root.iterdir() if p.name.endswith("-local-strict"))
+        bundled = sorted(
+            (
+                p.name[1:].split("-")[0].rsplit(".", 1)[0]
+                for p in root.iterdir()
+                if p.name.endswith("-strict")
+            ),
+            key=lambda v: tuple(map(int, v.split("."))),
+        )
         raise ValueError(
             f"kubernetes version {version!r}: kubernetes-validate bundles no strict schemas for it; "
-            f"bundled: {', '.join(b.split('-')[0] for b in bundled)}"
+            f"bundled: {', '.join(bundled)}"
         )
     return folder
+
+
+def check_kubernetes_version(version: str) -> str:
+    """``version`` as X.Y.Z when kubernetes-validate bundles its schemas, else ValueError."""
+    _schema_dir(version)
+    return version
 
 
 @cache

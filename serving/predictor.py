@@ -16,6 +16,7 @@ from serving.feature_source import (
     NoFeatureSource,
     assemble_frame,
 )
+from serving.prometheus_metrics import PredictorMetrics, install_outcome_route
 from serving.protocol import (
     DEFAULT_LIMITS,
     ParsedRequest,
@@ -62,8 +63,14 @@ class RankingPredictor(RankingModelBase):
             raise ValueError(f"artifact: {error}") from error
         if self.feature_repo is not None:
             self.source = FeastOnlineSource(self.feature_repo)
+        self.metrics = PredictorMetrics(self.name, self.model.version)
+        install_outcome_route()
         self.ready = True
         return self.ready
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.metrics.request():  # per-version request/error/latency series on /metrics
+            return await super().__call__(*args, **kwargs)
 
     def feature_columns(self) -> frozenset[str]:
         sources = self.model.column_sources

@@ -1,0 +1,166 @@
+"""Per-model-version request, error, latency and outcome counters on KServe's ``/metrics``.
+
+KServe's own series time each step but count neither requests by outcome nor what users did
+with the answers. These are the series the rollout controller reads (``serving.prometheus_source``),
+one set per model version, so a canary's two revisions are told apart by ``model_version``:
+
+- ``recforge_requests_total{model_name, model_version, status}``, status ``ok | error | rejected``
+  (rejected: the caller's 4xx; error: the server's fault);
+- ``recforge_request_duration_seconds{model_name, model_version}``, buckets fine around the
+  canary's p99 guardrail (250 ms by default);
+- ``recforge_outcomes_total{model_name, model_version, kind}``, kind ``impressions | clicks |
+  conversions``, counted from ``POST /v1/models/<name>/outcomes`` (the client reports the
+  ``model_version`` its ranked list came from).
+
+Every label value of the process's own version exists from the start at 0, so ``increase()``
+over an early window is 0, not an empty result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+STATUSES = ("ok", "error", "rejected")
+OUTCOMES = ("impressions", "clicks", "conversions")
+LATENCY_BUCKETS_S = (
+    0.005,
+    0.01,
+    0.015,
+    0.02,
+    0.025,
+    0.03,
+    0.04,
+    0.05,
+    0.075,
+    0.1,
+    0.125,
+    0.15,
+    0.175,
+    0.2,
+    0.225,
+    0.25,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.0,
+    5.0,
+)
+MAX_REPORTED_VERSIONS = 16
+"""Outcomes may name other versions (a canary's two revisions share a route); a bounded number
+keeps the label set, and Prometheus' memory, bounded."""
+
+_VERSION = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")
+
+REQUESTS = Counter(
+    "recforge_requests", "Ranking requests by outcome", ("model_name", "model_version", "status")
+)
+LATENCY = Histogram(
+    "recforge_request_duration_seconds",
+    "Ranking request latency (parse, score, answer)",
+    ("model_name", "model_version"),
+    buckets=LATENCY_BUCKETS_S,
+)
+OUTCOME_COUNTS = Counter(
+    "recforge_outcomes", "What users did with ranked lists", ("model_name", "model_version", "kind")
+)
+
+_by_model: dict[str, PredictorMetrics] = {}
+
+
+class OutcomeError(ValueError):
+    """A malformed outcome report; the message names the field."""
+
+
+class PredictorMetrics:
+    """The series of one served model version (create after the artifact is loaded)."""
+
+    def __init__(self, model_name: str, model_version: str) -> None:
+        self.model_name = model_name
+        self.model_version = model_version
+        self._requests = {s: REQUESTS.labels(model_name, model_version, s) for s in STATUSES}
+        self._latency = LATENCY.labels(model_name, model_version)
+        self._reported_versions: set[str] = set()
+        self._outcomes_for(model_version)
+        _by_model[model_name] = self
+
+    @contextlib.contextmanager
+    def request(self) -> Iterator[None]:
+        """Count and time one request; an ``InvalidInput`` (HTTP 400) is ``rejected``."""
+        from serving._kserve import InvalidInput
+
+        start = time.perf_counter()
+        status = "error"
+        try:
+            yield
+            status = "ok"
+        except InvalidInput:
+            status = "rejected"
+            raise
+        finally:
+            self._latency.observe(time.perf_counter() - start)
+            self._requests[status].inc()
+
+    def record_outcome(self, report: Any) -> None:
+        """Add one user's reaction to a ranked list: ``{"model_version", "impressions",
+        "clicks", "conversions"}`` (``user_id`` is accepted and not used as a label)."""
+        if not isinstance(report, dict):
+            raise OutcomeError(
+                'body: expected {"model_version": str, "impressions": int, "clicks": int, "conversions": int}'
+            )
+        version = report.get("model_version", self.model_version)
+        if not isinstance(version, str) or not _VERSION.match(version):
+            raise OutcomeError(f"model_version: expected the version a prediction carried, got {version!r}")
+        counts = {kind: report.get(kind, 0) for kind in OUTCOMES}
+        for kind, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise OutcomeError(f"{kind}: expected an integer >= 0, got {value!r}")
+        if not counts["conversions"] <= counts["clicks"] <= counts["impressions"]:
+            raise OutcomeError(
+                "outcome: need conversions <= clicks <= impressions, got "
+                + ", ".join(f"{k}={v}" for k, v in counts.items())
+            )
+        if version not in self._reported_versions and len(self._reported_versions) >= MAX_REPORTED_VERSIONS:
+            raise OutcomeError(
+                f"model_version: more than {MAX_REPORTED_VERSIONS} versions reported to "
+                f"this server; {version!r} is not one it has seen"
+            )
+        children = self._outcomes_for(version)
+        for kind, value in counts.items():
+            children[kind].inc(value)
+
+    def _outcomes_for(self, version: str) -> dict[str, Any]:
+        self._reported_versions.add(version)
+        return {kind: OUTCOME_COUNTS.labels(self.model_name, version, kind) for kind in OUTCOMES}
+
+
+def install_outcome_route() -> None:
+    """``POST /v1/models/{name}/outcomes`` on KServe's app (once per process)."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+    from kserve.model_server import app
+
+    path = "/v1/models/{model_name}/outcomes"
+    if any(getattr(route, "path", None) == path for route in app.router.routes):
+        return
+
+    async def outcomes(model_name: str, request: Request) -> JSONResponse:
+        metrics = _by_model.get(model_name)
+        if metrics is None:
+            return JSONResponse({"error": f"model {model_name!r} is not served here"}, status_code=404)
+        try:
+            import orjson
+
+            metrics.record_outcome(orjson.loads(await request.body()))
+        except (OutcomeError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse({"recorded": True})
+
+    app.add_api_route(path, outcomes, methods=["POST"])

@@ -47,8 +47,9 @@ class MMoE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         experts = torch.stack([expert(x) for expert in self.experts], dim=1)
+        # a broadcast product, not einsum: its batched 1xE @ ExD matmuls are ~15% of a step
         return [
-            torch.einsum("be,bed->bd", torch.softmax(gate(x), dim=-1), experts)
+            (torch.softmax(gate(x), dim=-1).unsqueeze(-1) * experts).sum(dim=1)
             for gate in self.gates
         ]
 

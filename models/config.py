@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# "dense": the tables join the Adam optimizer of the other weights (a dense gradient per step);
+# the others are fused into the embedding backward, which updates only the rows a batch touched.
+EMBEDDING_OPTIMIZERS = ("dense", "sgd", "adagrad", "rowwise_adagrad", "adam")
+
 
 def _require(condition: bool, field_name: str, message: str) -> None:
     if not condition:
@@ -57,7 +61,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a model is fitted: batches, optimiser, early stopping, seed."""
+    """How a model is fitted: batches, optimisers, early stopping, seed.
+
+    Dense layers use Adam (`learning_rate`); embedding tables use `embedding_optimizer` at
+    `embedding_learning_rate`.
+    """
 
     batch_size: int = 2048
     epochs: int = 3
@@ -67,6 +75,10 @@ class TrainConfig:
     seed: int = 7
     task_weights: dict[str, float] = field(default_factory=dict)
     threads: int = 0
+    # fused (lazy) Adam: the validation AUC of dense Adam at the same speed; row-wise Adagrad was
+    # 0.4-1 click-AUC points lower on the default world at learning rates 0.01-0.1
+    embedding_optimizer: str = "adam"
+    embedding_learning_rate: float = 2e-3
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "train.batch_size", "must be >= 1")
@@ -75,5 +87,11 @@ class TrainConfig:
         _require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
         _require(self.patience >= 0, "train.patience", "must be >= 0")
         _require(self.threads >= 0, "train.threads", "must be >= 0 (0 = torch's default)")
+        _require(
+            self.embedding_optimizer in EMBEDDING_OPTIMIZERS,
+            "train.embedding_optimizer",
+            f"choose one of {', '.join(EMBEDDING_OPTIMIZERS)} (dense = Adam with the other weights)",
+        )
+        _require(self.embedding_learning_rate > 0, "train.embedding_learning_rate", "must be > 0")
         for task, weight in self.task_weights.items():
             _require(weight >= 0, f"train.task_weights.{task}", "must be >= 0")

@@ -41,6 +41,27 @@ class MultiTaskRanker(nn.Module):
             for _ in config.tasks
         )
 
+    def set_embedding_optimizer(self, optimizer: str | None, lr: float = 0.01) -> None:
+        """Rebuild the tables with `optimizer` fused into their backward (None: plain gradients).
+
+        The weights are kept; optimizer state starts at zero. Training sets it and clears it again,
+        so a saved model holds weights only.
+        """
+        old = self.embeddings
+        new = FusedEmbeddingBag(
+            num_embeddings=old.layout.num_embeddings,
+            embedding_dims=old.layout.embedding_dims,
+            pooling=old.pooling,
+            backend=old.backend,
+            optimizer=optimizer,
+            lr=lr,
+            device=old.weight.device,
+            dtype=old.weight.dtype,
+        )
+        with torch.no_grad():
+            new.weight.copy_(old.weight)
+        self.embeddings = new
+
     def forward(
         self, categorical: torch.Tensor, numeric: torch.Tensor, text: torch.Tensor | None
     ) -> torch.Tensor:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from models.config import ModelConfig, TrainConfig
 from pipelines.training_step import fit_ranker, time_split
@@ -49,3 +50,47 @@ def test_time_split_on_too_short_data_explains_the_need():
     frame = frame[frame["ts"] < frame["ts"].min() + np.timedelta64(1, "D")]
     with pytest.raises(ValueError, match="too few"):
         time_split(frame, holdout_days=1)
+
+
+def _tiny_model_and_data(rows: int = 600):
+    from models.feature_spec import FeatureSpec
+    from models.network import MultiTaskRanker
+    from models.training import TrainingData
+    from pipelines.training_step import LAYOUT
+
+    frame = synthetic_frame(rows=rows)
+    keys, matrix = synthetic_text_table()
+    spec = FeatureSpec.fit(frame, LAYOUT)
+    model = MultiTaskRanker(spec, ModelConfig(expert_hidden=(8,), num_experts=2, embedding_dim=4))
+    return model, TrainingData.from_frame(frame, spec, ("click", "conversion"), keys, matrix)
+
+
+def test_fused_embedding_optimizer_updates_only_touched_rows_without_a_dense_gradient():
+    from models.training import TrainingStep
+
+    model, data = _tiny_model_and_data()
+    step = TrainingStep(model, TrainConfig(embedding_optimizer="rowwise_adagrad"))
+    users = model.embeddings.table(0)  # user_id is the first table
+    before = users.detach().clone()
+    rows = np.arange(64)
+    step(data, rows)
+    seen = np.unique(data.encoded.categorical[rows, 0])
+    unseen = np.setdiff1d(np.arange(users.shape[0]), seen)
+    assert model.embeddings.weight.grad is None
+    assert not torch.equal(users[seen], before[seen])
+    assert torch.equal(users[unseen], before[unseen])
+
+
+def test_training_leaves_no_optimizer_state_in_the_model():
+    from models.network import MultiTaskRanker
+    from models.training import train
+
+    model, data = _tiny_model_and_data()
+    fresh_keys = set(MultiTaskRanker(model.spec, model.config).state_dict())
+    train(model, data, data, TrainConfig(epochs=1, batch_size=256), progress=False)
+    assert set(model.state_dict()) == fresh_keys
+
+
+def test_unknown_embedding_optimizer_names_the_choices():
+    with pytest.raises(ValueError, match=r"train.embedding_optimizer: choose one of dense, sgd"):
+        TrainConfig(embedding_optimizer="lamb")

@@ -9,11 +9,14 @@ one set per model version, so a canary's two revisions are told apart by ``model
 - ``recforge_request_duration_seconds{model_name, model_version}``, buckets fine around the
   canary's p99 guardrail (250 ms by default);
 - ``recforge_outcomes_total{model_name, model_version, kind}``, kind ``impressions | clicks |
-  conversions``, counted from ``POST /v1/models/<name>/outcomes`` (the client reports the
-  ``model_version`` its ranked list came from).
+  conversions``, counted from ``POST /v1/models/<name>/outcomes`` with the ``model_version`` the
+  ranked list carried.
 
-Every label value of the process's own version exists from the start at 0, so ``increase()``
-over an early window is 0, not an empty result.
+Every label value exists from the start at 0, so ``increase()`` over an early window is 0, not
+an empty result — and an increment is never lost in a series' first sample. That is also why a
+server counts outcomes only for the version it serves: a series born at its first report would
+hide that report from ``increase()``. An outcome for another version is refused (HTTP 409) naming
+the version this server has; send it to the revision that served the list.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 
 STATUSES = ("ok", "error", "rejected")
@@ -53,10 +59,6 @@ LATENCY_BUCKETS_S = (
     2.0,
     5.0,
 )
-MAX_REPORTED_VERSIONS = 16
-"""Outcomes may name other versions (a canary's two revisions share a route); a bounded number
-keeps the label set, and Prometheus' memory, bounded."""
-
 _VERSION = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")
 
 REQUESTS = Counter(
@@ -79,6 +81,10 @@ class OutcomeError(ValueError):
     """A malformed outcome report; the message names the field."""
 
 
+class OtherVersion(OutcomeError):
+    """An outcome for a model version this server does not serve."""
+
+
 class PredictorMetrics:
     """The series of one served model version (create after the artifact is loaded)."""
 
@@ -87,8 +93,7 @@ class PredictorMetrics:
         self.model_version = model_version
         self._requests = {s: REQUESTS.labels(model_name, model_version, s) for s in STATUSES}
         self._latency = LATENCY.labels(model_name, model_version)
-        self._reported_versions: set[str] = set()
-        self._outcomes_for(model_version)
+        self._outcomes = {kind: OUTCOME_COUNTS.labels(model_name, model_version, kind) for kind in OUTCOMES}
         _by_model[model_name] = self
 
     @contextlib.contextmanager
@@ -127,24 +132,17 @@ class PredictorMetrics:
                 "outcome: need conversions <= clicks <= impressions, got "
                 + ", ".join(f"{k}={v}" for k, v in counts.items())
             )
-        if version not in self._reported_versions and len(self._reported_versions) >= MAX_REPORTED_VERSIONS:
-            raise OutcomeError(
-                f"model_version: more than {MAX_REPORTED_VERSIONS} versions reported to "
-                f"this server; {version!r} is not one it has seen"
+        if version != self.model_version:
+            raise OtherVersion(
+                f"model_version: this server serves {self.model_version!r}, not {version!r}; report "
+                "outcomes to the revision that ranked the list"
             )
-        children = self._outcomes_for(version)
         for kind, value in counts.items():
-            children[kind].inc(value)
-
-    def _outcomes_for(self, version: str) -> dict[str, Any]:
-        self._reported_versions.add(version)
-        return {kind: OUTCOME_COUNTS.labels(self.model_name, version, kind) for kind in OUTCOMES}
+            self._outcomes[kind].inc(value)
 
 
 def install_outcome_route() -> None:
     """``POST /v1/models/{name}/outcomes`` on KServe's app (once per process)."""
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
     from kserve.model_server import app
 
     path = "/v1/models/{model_name}/outcomes"
@@ -156,10 +154,10 @@ def install_outcome_route() -> None:
         if metrics is None:
             return JSONResponse({"error": f"model {model_name!r} is not served here"}, status_code=404)
         try:
-            import orjson
-
             metrics.record_outcome(orjson.loads(await request.body()))
-        except (OutcomeError, ValueError) as error:
+        except OtherVersion as error:
+            return JSONResponse({"error": str(error)}, status_code=409)
+        except ValueError as error:  # OutcomeError, or a body that is not JSON
             return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse({"recorded": True})
 

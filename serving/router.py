@@ -1,9 +1,9 @@
 """Local canary router: a sticky, weighted split of users between a primary and a canary server.
 
-Assignment: a user's point ``u = H(salt, user_id) ∈ [0, 1)`` (blake2b) is compared with the
-canary weight ``w``: canary when ``u < w``, else primary. The same rule decides both arms, so a
-user keeps their arm for a fixed weight, and raising ``w`` moves exactly the users with
-``w_old <= u < w_new`` from primary to canary — nobody else.
+Assignment (:mod:`serving.assignment`): a user's point ``u = H(salt, user_id) ∈ [0, 1)`` is
+compared with the canary weight ``w``: canary when ``u < w``, else primary. The same rule decides
+both arms, so a user keeps their arm for a fixed weight, and raising ``w`` moves exactly the users
+with ``w_old <= u < w_new`` from primary to canary — nobody else.
 
 A canary request that fails (transport error, timeout or 5xx) is counted as a canary error and
 retried on the primary, so users do not see the canary's failures. A 4xx is the caller's mistake:
@@ -18,8 +18,6 @@ Runs in-process (``await router.predict(body)``) or as an HTTP app on loopback
 from __future__ import annotations
 
 import argparse
-import hashlib
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,32 +28,23 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from serving.assignment import ARMS, CANARY, PRIMARY, assign_arm, assignment_point, check_weight
 from serving.metrics import ArmRecorder, ArmStats
 
-PRIMARY = "primary"
-CANARY = "canary"
-ARMS = (PRIMARY, CANARY)
+__all__ = [
+    "ARMS",
+    "CANARY",
+    "PRIMARY",
+    "CanaryRouter",
+    "RoutedResponse",
+    "assign_arm",
+    "assignment_point",
+    "create_app",
+    "request_user",
+]
+
 ARM_HEADER = "x-recforge-arm"
 SERVED_BY_HEADER = "x-recforge-served-by"
-
-
-def assignment_point(user_id: int, salt: str) -> float:
-    """The user's fixed point in [0, 1) for this experiment."""
-    digest = hashlib.blake2b(f"{salt}\x1f{int(user_id)}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def assign_arm(user_id: int, salt: str, canary_weight: float) -> str:
-    """``canary`` when the user's point is below the canary weight, else ``primary``."""
-    return CANARY if assignment_point(user_id, salt) < canary_weight else PRIMARY
-
-
-def _check_weight(weight: float) -> float:
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
-        raise ValueError(f"canary_weight: expected a number in [0, 1], got {weight!r}")
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"canary_weight: expected a number in [0, 1], got {weight!r}")
-    return float(weight)
 
 
 @dataclass(frozen=True)
@@ -97,7 +86,7 @@ class CanaryRouter:
         self.urls = {PRIMARY: primary_url.rstrip("/"), CANARY: canary_url.rstrip("/")}
         self.salt = salt
         self.model_name = model_name
-        self._weight = _check_weight(canary_weight)
+        self._weight = check_weight(canary_weight)
         self._recorders = {arm: ArmRecorder() for arm in ARMS}
         self._timeout_s = timeout_s
         self._limits = httpx.Limits(max_connections=max_connections)
@@ -109,7 +98,7 @@ class CanaryRouter:
 
     def set_canary_weight(self, weight: float) -> None:
         """Change the split; only users between the old and the new weight change arm."""
-        self._weight = _check_weight(weight)
+        self._weight = check_weight(weight)
 
     def arm_for(self, user_id: int) -> str:
         return assign_arm(user_id, self.salt, self._weight)

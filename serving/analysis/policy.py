@@ -1,0 +1,226 @@
+"""The stepping policy: raise the canary's weight step by step, decide at every look.
+
+A rollout walks through ``steps`` (canary weights, e.g. 5 → 10 → 25 → 50 %). Each step is
+analysed on its own window — the users and requests seen since the step began, which the driver
+collects afresh after every ``step``. Within a step the weight is constant, so the split is a clean
+randomisation: no user changes arm inside the window, a time trend cannot bias the comparison as the
+allocation changes (Simpson's paradox of ramp-ups), and the sample-ratio check is a plain
+multinomial test. The level ``alpha`` is split evenly over the steps (Bonferroni), so the chance of
+any false rollback or false promotion during the whole rollout stays at most ``alpha``.
+
+At every look, in order:
+
+1. **rollback** when a guardrail (error rate, invalid answers, p99) breaks a hard limit;
+2. **rollback** when the split of users does not match the weight (sequential SRM test);
+3. **rollback** when a metric's confidence sequence lies below ``−max_relative_drop``
+   (the canary is worse by more than the tolerated drop);
+4. at the last step, once its minimum users and time are reached: **promote** when every
+   metric's confidence sequence lies above ``−max_relative_drop``;
+5. **inconclusive** (back to the primary, nothing promoted) when ``max_duration_s`` has passed;
+6. **continue** until the step's minimum canary users and time are reached, then **step**.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from serving.analysis._checks import is_number, require, require_int, require_level, require_positive
+from serving.analysis.guardrails import GuardrailLimits, ServingCounters, check_guardrails
+from serving.analysis.moments import METRICS, UserMoments
+from serving.analysis.sequential import Comparison, SequentialTest, compare
+from serving.analysis.srm import srm_test
+
+Action = Literal["continue", "step", "promote", "rollback", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    steps: tuple[float, ...] = (0.05, 0.10, 0.25, 0.50)
+    min_canary_users_per_step: int = 500
+    min_seconds_per_step: float = 300.0
+    max_duration_s: float = 4 * 3600.0
+    metrics: tuple[str, ...] = ("ctr", "cvr")
+    alpha: float = 0.05
+    planned_users: int = 20_000  # users of both arms where the final step's test is tightest
+    max_relative_drop: float = 0.02
+    srm_alpha: float = 0.001
+    srm_concentration: float = 100.0
+    guardrails: GuardrailLimits = field(default_factory=GuardrailLimits)
+
+    def __post_init__(self) -> None:
+        steps = tuple(self.steps)
+        require(
+            bool(steps)
+            and all(is_number(w) and 0 < w < 1 for w in steps)
+            and all(a < b for a, b in zip(steps, steps[1:], strict=False)),
+            "steps",
+            "increasing canary weights in (0, 1), e.g. (0.05, 0.1, 0.25, 0.5)",
+            self.steps,
+        )
+        require_int("min_canary_users_per_step", self.min_canary_users_per_step, 2)
+        require(
+            is_number(self.min_seconds_per_step) and self.min_seconds_per_step >= 0,
+            "min_seconds_per_step",
+            "seconds >= 0",
+            self.min_seconds_per_step,
+        )
+        require_positive("max_duration_s", self.max_duration_s, "seconds")
+        require(
+            bool(self.metrics) and all(m in METRICS for m in self.metrics),
+            "metrics",
+            f"a non-empty subset of {sorted(METRICS)}",
+            self.metrics,
+        )
+        require(
+            is_number(self.max_relative_drop) and 0 <= self.max_relative_drop < 1,
+            "max_relative_drop",
+            "a fraction in [0, 1) (0.02 tolerates a 2 % drop)",
+            self.max_relative_drop,
+        )
+        require_level("alpha", self.alpha, 0.5)
+        require_int("planned_users", self.planned_users, 2)
+        require_level("srm_alpha", self.srm_alpha)
+        require_positive("srm_concentration", self.srm_concentration)
+
+    @property
+    def test(self) -> SequentialTest:
+        """Each step's test, at its share of ``alpha``."""
+        return SequentialTest(self.alpha / len(self.steps), self.planned_users, "relative")
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """Where a rollout is: the step index and when it and the current step began (seconds)."""
+
+    step: int = 0
+    started_s: float = 0.0
+    step_started_s: float = 0.0
+
+    @classmethod
+    def start(cls, now_s: float) -> RolloutState:
+        return cls(0, now_s, now_s)
+
+
+@dataclass(frozen=True)
+class ArmWindow:
+    """One arm over the current step: its users' outcomes and its serving counters."""
+
+    users: UserMoments
+    serving: ServingCounters
+
+
+@dataclass(frozen=True)
+class RolloutDecision:
+    """What to do now, why, and the numbers behind it. ``weight`` is the canary weight to apply
+    next (1 after promote, 0 after rollback or inconclusive); ``state`` the state to keep."""
+
+    action: Action
+    reasons: tuple[str, ...]
+    weight: float
+    state: RolloutState
+    evidence: dict
+
+    def to_dict(self) -> dict:
+        return {
+            "action": self.action,
+            "reasons": list(self.reasons),
+            "weight": self.weight,
+            "step": self.state.step,
+            "evidence": self.evidence,
+        }
+
+
+def evaluate(
+    policy: RolloutPolicy, state: RolloutState, primary: ArmWindow, canary: ArmWindow, now_s: float
+) -> RolloutDecision:
+    """One look at the current step's window (see the module docstring for the rule)."""
+    if not 0 <= state.step < len(policy.steps):
+        raise ValueError(f"state.step: expected 0..{len(policy.steps) - 1}, got {state.step}")
+    if now_s < state.step_started_s or state.step_started_s < state.started_s:
+        raise ValueError(
+            f"now_s: expected started_s <= step_started_s <= now_s, got {state.started_s}, "
+            f"{state.step_started_s}, {now_s}"
+        )
+    weight = policy.steps[state.step]
+    last = state.step == len(policy.steps) - 1
+    guardrails = check_guardrails(canary.serving, policy.guardrails)
+    comparisons = {m: compare(primary.users, canary.users, m, policy.test) for m in policy.metrics}
+    counts = (int(primary.users.n), int(canary.users.n))
+    srm = srm_test(counts, (1 - weight, weight), policy.srm_alpha, policy.srm_concentration)
+    canary_users, step_s, elapsed_s = counts[1], now_s - state.step_started_s, now_s - state.started_s
+    ready = canary_users >= policy.min_canary_users_per_step and step_s >= policy.min_seconds_per_step
+    evidence = {
+        "step": state.step,
+        "weight": weight,
+        "elapsed_s": elapsed_s,
+        "step_elapsed_s": step_s,
+        "requirements": {
+            "canary_users": {"value": canary_users, "min": policy.min_canary_users_per_step},
+            "step_seconds": {"value": step_s, "min": policy.min_seconds_per_step},
+            "max_duration_s": policy.max_duration_s,
+        },
+        "guardrails": {check.name: check.to_dict() for check in guardrails},
+        "srm": srm.to_dict(),
+        "metrics": {m: c.to_dict() for m, c in comparisons.items()},
+        "max_relative_drop": policy.max_relative_drop,
+    }
+
+    def decision(action: Action, reasons: list[str], next_weight: float, next_state: RolloutState = state):
+        return RolloutDecision(action, tuple(reasons), next_weight, next_state, evidence)
+
+    broken = [f"guardrail {c.name}: {c.value:.4g} > limit {c.limit:.4g}" for c in guardrails if not c.ok]
+    if broken:
+        return decision("rollback", broken, 0.0)
+    if srm.mismatch:
+        return decision(
+            "rollback",
+            [
+                f"sample ratio mismatch: {counts[1]} of {sum(counts)} users on the canary, expected "
+                f"{weight:.0%} (p={srm.p_value:.2g}); the split is broken, so no comparison can be trusted"
+            ],
+            0.0,
+        )
+    margin = -policy.max_relative_drop
+    worse = [_describe(c, "worse") for c in comparisons.values() if float(c.upper) < margin]
+    if worse:
+        return decision("rollback", worse, 0.0)
+    if last and ready and all(float(c.lower) > margin for c in comparisons.values()):
+        return decision("promote", [_describe(c, "not worse") for c in comparisons.values()], 1.0)
+    if elapsed_s >= policy.max_duration_s:
+        return decision(
+            "inconclusive",
+            [
+                f"no decision within max_duration_s={policy.max_duration_s:g} s "
+                f"(step {state.step}, weight {weight:.0%})"
+            ],
+            0.0,
+        )
+    if not ready:
+        return decision(
+            "continue",
+            [
+                f"step {state.step} ({weight:.0%}): {canary_users}/{policy.min_canary_users_per_step} "
+                f"canary users, {step_s:.0f}/{policy.min_seconds_per_step:g} s"
+            ],
+            weight,
+        )
+    if not last:
+        following = policy.steps[state.step + 1]
+        return decision(
+            "step",
+            [
+                f"step {state.step} ({weight:.0%}) passed: guardrails hold, split matches, "
+                f"no metric worse; raise to {following:.0%}"
+            ],
+            following,
+            RolloutState(state.step + 1, state.started_s, now_s),
+        )
+    return decision("continue", ["last step: evidence not yet conclusive"], weight)
+
+
+def _describe(c: Comparison, verdict: str) -> str:
+    return (
+        f"canary {c.metric.upper()} {verdict}: {float(c.estimate):+.2%} relative, "
+        f"confidence sequence [{float(c.lower):+.2%}, {float(c.upper):+.2%}], p={float(c.p_value):.3g}"
+    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-ABI_VERSION = 2  # must match kAbiVersion in csrc/common/problem.h
+ABI_VERSION = 3  # must match kAbiVersion in csrc/common/problem.h
 BUILD_DIR_ENV = "RECFORGE_OPS_BUILD_DIR"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@
 namespace recforge {
 
 // Bumped whenever a binding's signature changes, so that a stale build is refused by the loader.
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
 
 struct Problem {
   // Per table t: rows[t] x dims[t] weights at weight_offset[t] in the flat weight; its pooled

@@ -3,14 +3,17 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../common/problem.h"
 
 namespace recforge {
 namespace cpu {
 
-// The instruction set the kernels run with ("avx2" or "generic"); set_isa switches it (tests).
+// The instruction set the kernels run with ("avx512", "avx2" or "generic"), the ones this CPU
+// supports, and a switch between them (for tests and benchmarks).
 std::string isa();
+std::vector<std::string> supported_isas();
 void set_isa(const std::string& name);
 
 // out[b, column_offset[t]:+dims[t]] = pooled rows of bag (t, b). Out-of-range indices add nothing.

@@ -26,8 +26,10 @@ PYBIND11_MODULE(_cpu, m) {
   m.attr("ABI_VERSION") = recforge::kAbiVersion;
 
   m.def("isa", &recforge::cpu::isa, "The instruction set the kernels run with.");
+  m.def("supported_isas", &recforge::cpu::supported_isas,
+        "The instruction sets this CPU can run the kernels with.");
   m.def("set_isa", &recforge::cpu::set_isa, py::arg("name"),
-        "Switch to 'generic' or to an instruction set this CPU supports (for tests).");
+        "Switch to one of supported_isas() (for tests and benchmarks).");
 
   py::class_<Problem>(m, "Problem")
       .def(py::init(&recforge::make_problem), py::arg("rows"), py::arg("dims"),

@@ -27,7 +27,11 @@ class CategoricalFeature:
 
     def __post_init__(self) -> None:
         # built once: a 20k-entry index costs milliseconds, too much to pay per request
-        object.__setattr__(self, "_index", pd.Index(self.vocabulary))
+        index = pd.Index(self.vocabulary)
+        # pandas builds an index's hash table lazily on first lookup, and that first build is not
+        # thread-safe: concurrent first requests to a fresh server failed. Build it now.
+        index.get_indexer(index[:1])
+        object.__setattr__(self, "_index", index)
 
     @property
     def num_embeddings(self) -> int:

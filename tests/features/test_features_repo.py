@@ -73,3 +73,12 @@ def test_relative_data_folder_is_rejected_with_the_fix(monkeypatch):
     monkeypatch.setenv(feature_repo.DATA_DIR_ENV, "relative/dir")
     with pytest.raises(ValueError, match="absolute"):
         feature_repo.feature_data_dir()
+
+
+def test_an_object_store_address_is_taken_as_the_data_folder(monkeypatch):
+    monkeypatch.setenv(feature_repo.DATA_DIR_ENV, "s3://recforge-features/offline/")
+    data_dir = feature_repo.feature_data_dir()
+    assert data_dir == "s3://recforge-features/offline"
+    assert feature_repo.table_path(data_dir, "user_stats") == (
+        "s3://recforge-features/offline/user_stats.parquet"
+    )

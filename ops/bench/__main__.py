@@ -1,0 +1,5 @@
+import sys
+
+from ops.bench import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""Timing on a shared machine: every contender is timed once per round, rounds repeated, so a
+burst of load from other jobs hits all of them alike; medians are reported. Also this machine's
+memory bandwidth, measured with torch on the benchmark's device."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ops.bench.contenders import Contender
+
+BANDWIDTH_BYTES = 1 << 30  # well beyond any cache
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seconds(fn: Callable[[], object], device: torch.device) -> float:
+    _synchronize(device)
+    start = time.perf_counter()
+    fn()
+    _synchronize(device)
+    return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Seconds of each timed run of one contender."""
+
+    forward: tuple[float, ...]
+    step: tuple[float, ...]
+
+    @property
+    def forward_ms(self) -> float:
+        return 1e3 * statistics.median(self.forward)
+
+    @property
+    def step_ms(self) -> float:
+        return 1e3 * statistics.median(self.step)
+
+
+def time_rounds(
+    contenders: Sequence[Contender], repeats: int, warmup: int, device: torch.device
+) -> list[Samples]:
+    """`warmup` untimed then `repeats` timed rounds; in each, every contender's forward, then
+    every contender's forward + backward + update."""
+    forward: list[list[float]] = [[] for _ in contenders]
+    step: list[list[float]] = [[] for _ in contenders]
+    for round_ in range(warmup + repeats):
+        for i, contender in enumerate(contenders):
+            elapsed = seconds(contender.forward, device)
+            if round_ >= warmup:
+                forward[i].append(elapsed)
+        for i, contender in enumerate(contenders):
+            elapsed = seconds(contender.step, device)
+            if round_ >= warmup:
+                step[i].append(elapsed)
+    return [Samples(tuple(f), tuple(s)) for f, s in zip(forward, step, strict=True)]
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """GB/s of a streaming read (torch.sum) and of a copy (bytes read + written) of a float32
+    tensor (1 GiB by default), medians of a few runs."""
+
+    device: str
+    num_bytes: int
+    read_gbps: float
+    copy_gbps: float
+
+    @property
+    def reference_gbps(self) -> float:
+        """What fractions are taken of: the better of the two."""
+        return max(self.read_gbps, self.copy_gbps)
+
+    def describe(self) -> str:
+        return (
+            f"{self.device} memory bandwidth (torch, {self.num_bytes >> 20} MiB float32 tensor): "
+            f"read {self.read_gbps:.1f} GB/s (x.sum()), copy {self.copy_gbps:.1f} GB/s "
+            f"(y.copy_(x), read + write); %bw below is of {self.reference_gbps:.1f} GB/s"
+        )
+
+
+def memory_bandwidth(device: torch.device, repeats: int = 5, num_bytes: int = BANDWIDTH_BYTES) -> Bandwidth:
+    x = torch.ones(num_bytes // 4, device=device)
+    y = torch.empty_like(x)
+    read = [seconds(x.sum, device) for _ in range(repeats + 1)][1:]
+    copy = [seconds(lambda: y.copy_(x), device) for _ in range(repeats + 1)][1:]
+    return Bandwidth(
+        device=device.type,
+        num_bytes=num_bytes,
+        read_gbps=num_bytes / statistics.median(read) / 1e9,
+        copy_gbps=2 * num_bytes / statistics.median(copy) / 1e9,
+    )
+
+
+def load_average() -> tuple[float, float, float]:
+    """The 1, 5 and 15 minute load averages (other jobs on a shared machine show here)."""
+    return os.getloadavg()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -14,6 +13,9 @@ EXAMPLES = {
     "compile": "recforge compile --output recforge-pipeline.yaml",
     "submit": "recforge submit --host http://localhost:8888 --experiment recforge",
     "bench": "recforge bench ops --small",
+    "rollout": "recforge rollout watch --inference-service recforge-ranker --namespace recforge "
+               "--prometheus-url http://prometheus:9090",
+    "k8s": "recforge k8s check --values my-values.yaml",
     "serve": "recforge serve --artifact recforge-output/registry/versions/<version> "
              "--feature-repo recforge-output/feature-store --port 8080",
 }
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from pipelines import cluster_cli, k8s_check
+    from serving import controller_cli
+
     parser = argparse.ArgumentParser(
         prog="recforge", description="Multi-task recommender pipelines on kfp, Feast and KServe."
     )
@@ -70,20 +75,32 @@ def _parser() -> argparse.ArgumentParser:
     compile_ = command("compile", "Write the pipeline as KFP IR YAML.", _compile)
     config_options(compile_)
     compile_.add_argument("--output", type=Path, required=True, help="YAML file to write")
+    cluster_cli.add_compile_arguments(compile_)
 
-    submit = command("submit", "Submit the pipeline to a Kubeflow Pipelines endpoint.", _submit)
+    submit = command("submit", "Submit the pipeline to a Kubeflow Pipelines endpoint (once, or "
+                               "on a schedule).", _submit)
     config_options(submit)
     submit.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
     submit.add_argument("--experiment", default="recforge", help="KFP experiment name")
     submit.add_argument("--run-name", help="name of the run (default: recforge-<time>)")
     submit.add_argument("--registry-dir", default="/mnt/recforge/registry",
                         help="model registry path inside the pipeline's pods")
+    cluster_cli.add_submit_arguments(submit)
 
     bench = command("bench", "Run a benchmark; each prints ratios to a baseline measured in the "
                              "same run.", _bench)
     bench.add_argument("suite", choices=sorted(BENCHMARKS), help="which benchmark")
     bench.add_argument("options", nargs=argparse.REMAINDER,
                        help="options of that benchmark (see `recforge bench SUITE --help`)")
+
+    rollout = command("rollout", "Canary rollout on a cluster: watch an InferenceService, decide "
+                                 "from Prometheus, patch it.", _rollout)
+    rollout.add_argument("action", choices=["watch"], help="watch: the rollout controller loop")
+    controller_cli.add_arguments(rollout)
+
+    k8s = command("k8s", "Check the Helm chart offline: render, lint, schemas, checkov.", _k8s)
+    k8s.add_argument("action", choices=["check"], help="check: render and check every value set")
+    k8s_check.add_arguments(k8s)
 
     serve = command("serve", "Serve a model artifact with a KServe model server (V1 + V2).", _serve)
     from serving.server import add_serve_arguments
@@ -130,26 +147,27 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from pipelines.submission import compile_pipeline
+    from pipelines.cluster_cli import run_compile
 
-    path = compile_pipeline(_load(args), args.output)
-    print(f"recforge: wrote {path}")
-    return 0
+    return run_compile(args)
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from pipelines.submission import SubmissionError, submit_pipeline
+    from pipelines.cluster_cli import run_submit
 
-    try:
-        run_id = submit_pipeline(
-            _load(args), args.host, experiment=args.experiment, run_name=args.run_name,
-            registry_dir=args.registry_dir,
-        )
-    except SubmissionError as error:
-        print(f"recforge: submit failed: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps({"run_id": run_id, "host": args.host}))
-    return 0
+    return run_submit(args)
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    from serving.controller_cli import run
+
+    return run(args)
+
+
+def _k8s(args: argparse.Namespace) -> int:
+    from pipelines.k8s_check import run
+
+    return run(args)
 
 
 BENCHMARKS = {"ops": "ops.bench"}

@@ -13,12 +13,9 @@ import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from pipelines.cluster_config import ClusterConfig, split_cluster_section
-from pipelines.config import ConfigError, RunConfig, load_config
+from pipelines.config import ConfigError, RunConfig, load_config, read_config_file
 
 TARGETS = ("local", "cluster")
 
@@ -65,7 +62,7 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_run_and_cluster(args: argparse.Namespace) -> tuple[RunConfig, ClusterConfig | None]:
     """The run config and, for ``--target cluster``, the cluster section (with ``--image``)."""
-    data = _read_config_file(args.config) if args.config else {}
+    data = read_config_file(args.config) if args.config else {}
     rest, cluster = split_cluster_section(data)
     if args.target == "local":
         if "cluster" in data or args.image:
@@ -83,19 +80,6 @@ def _with_image(cluster: ClusterConfig, image: str) -> ClusterConfig:
     import dataclasses
 
     return dataclasses.replace(cluster, image=image)
-
-
-def _read_config_file(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--config: no file at {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"--config: {path} is not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config: {path} must hold a mapping of sections")
-    return data
 
 
 def run_compile(args: argparse.Namespace) -> int:

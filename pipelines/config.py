@@ -90,7 +90,7 @@ def load_config(
     data: dict[str, Any] = {"profile": profile}
     _merge(data, PROFILES[profile])
     if path is not None:
-        _merge(data, _read_yaml(Path(path)))
+        _merge(data, read_config_file(Path(path)))
     _merge(data, overrides or {})
     return build(RunConfig, data, "")
 
@@ -168,7 +168,9 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
             base[key] = copy.deepcopy(value)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path | str) -> dict[str, Any]:
+    """The YAML mapping of config sections in `path`; errors name the file and the problem."""
+    path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--config: no file at {path}")
     try:

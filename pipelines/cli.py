@@ -170,7 +170,7 @@ def _k8s(args: argparse.Namespace) -> int:
     return run(args)
 
 
-BENCHMARKS = {"ops": "ops.bench"}
+BENCHMARKS = {"ops": "ops.bench", "canary": "pipelines.bench_canary"}
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -1,8 +1,15 @@
-"""Multi-task bodies, looked up by name: each maps a shared input to one representation per task."""
+"""Multi-task architectures, looked up by name.
+
+A body maps the encoded input to one representation per task; the network puts a tower on each.
+An `Architecture` also says whether each task gets its own copy of the input encoders
+(`independent_inputs`: nothing shared, the single-task baseline) and whether task outputs are
+chained (`chain_tasks`: ESMM's pCTCVR = pCTR x pCVR).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -18,6 +25,27 @@ def mlp(input_dim: int, widths: Sequence[int], dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def mix(gate_logits: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+    """Softmax-weighted sum of experts [B, E, D] by gate logits [B, E]."""
+    # a broadcast product, not einsum: its batched 1xE @ ExD matmuls cost ~15% of a training step
+    return (torch.softmax(gate_logits, dim=-1).unsqueeze(-1) * experts).sum(dim=1)
+
+
+class PerTaskMLP(nn.Module):
+    """One MLP per task; with independent inputs, task t reads only its own copy of the input."""
+
+    def __init__(self, input_dim: int, num_tasks: int, config, independent: bool) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(
+            mlp(input_dim, config.expert_hidden, config.dropout) for _ in range(num_tasks)
+        )
+        self.independent = independent
+        self.output_dim = config.expert_hidden[-1]
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        return [net(inputs[t if self.independent else 0]) for t, net in enumerate(self.nets)]
+
+
 class SharedBottom(nn.Module):
     """One shared MLP; every task reads the same representation."""
 
@@ -27,8 +55,8 @@ class SharedBottom(nn.Module):
         self.num_tasks = num_tasks
         self.output_dim = config.expert_hidden[-1]
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        shared = self.bottom(x)
+    def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        shared = self.bottom(inputs[0])
         return [shared] * self.num_tasks
 
 
@@ -45,18 +73,104 @@ class MMoE(nn.Module):
         )
         self.output_dim = config.expert_hidden[-1]
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        x = inputs[0]
         experts = torch.stack([expert(x) for expert in self.experts], dim=1)
-        # a broadcast product, not einsum: its batched 1xE @ ExD matmuls are ~15% of a step
-        return [
-            (torch.softmax(gate(x), dim=-1).unsqueeze(-1) * experts).sum(dim=1)
-            for gate in self.gates
-        ]
+        return [mix(gate(x), experts) for gate in self.gates]
 
 
-Architecture = Callable[[int, int, object], nn.Module]
+class ExtractionLevel(nn.Module):
+    """One customized gate control (CGC) level of PLE: shared experts plus `specific` experts per
+    task; task t's gate mixes its own and the shared experts; a shared gate (all levels but the
+    last) mixes every expert into the next level's shared input."""
+
+    def __init__(self, input_dim: int, num_tasks: int, config, last: bool) -> None:
+        super().__init__()
+        shared, specific = config.num_experts, config.specific_experts
+
+        def experts(count: int) -> nn.ModuleList:
+            return nn.ModuleList(
+                mlp(input_dim, config.expert_hidden, config.dropout) for _ in range(count)
+            )
+
+        self.shared = experts(shared)
+        self.specific = nn.ModuleList(experts(specific) for _ in range(num_tasks))
+        self.task_gates = nn.ModuleList(
+            nn.Linear(input_dim, specific + shared) for _ in range(num_tasks)
+        )
+        self.shared_gate = None if last else nn.Linear(input_dim, num_tasks * specific + shared)
+
+    def forward(
+        self, task_inputs: Sequence[torch.Tensor], shared_input: torch.Tensor
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        shared = [expert(shared_input) for expert in self.shared]
+        outputs, every_expert = [], []
+        for x, own, gate in zip(task_inputs, self.specific, self.task_gates, strict=True):
+            mine = [expert(x) for expert in own]
+            every_expert += mine
+            outputs.append(mix(gate(x), torch.stack(mine + shared, dim=1)))
+        if self.shared_gate is None:
+            return outputs, None
+        return outputs, mix(self.shared_gate(shared_input), torch.stack(every_expert + shared, dim=1))
+
+
+class PLE(nn.Module):
+    """Progressive layered extraction (Tang et al., RecSys 2020): `num_levels` stacked CGC levels."""
+
+    def __init__(self, input_dim: int, num_tasks: int, config) -> None:
+        super().__init__()
+        width = config.expert_hidden[-1]
+        self.levels = nn.ModuleList(
+            ExtractionLevel(input_dim if level == 0 else width, num_tasks, config,
+                            last=level == config.num_levels - 1)
+            for level in range(config.num_levels)
+        )
+        self.num_tasks = num_tasks
+        self.output_dim = width
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        task_inputs, shared = [inputs[0]] * self.num_tasks, inputs[0]
+        for level in self.levels:
+            task_inputs, shared = level(task_inputs, shared)
+        return task_inputs
+
+
+def chain_on_first(outputs: torch.Tensor, binary: Sequence[bool]) -> torch.Tensor:
+    """ESMM: every binary task after the first binary one becomes P(first) x P(it | first).
+
+    Outputs stay logits: logit(p) = log p - log(1 - p), with log p = logsigmoid(a) + logsigmoid(b).
+    """
+    parent = binary.index(True)
+    columns = list(outputs.unbind(dim=1))
+    log_parent = nn.functional.logsigmoid(columns[parent])
+    for t in range(parent + 1, len(columns)):
+        if binary[t]:
+            log_p = (log_parent + nn.functional.logsigmoid(columns[t])).clamp(max=-1e-7)
+            columns[t] = log_p - torch.log(-torch.expm1(log_p))
+    return torch.stack(columns, dim=1)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    body: Callable[[int, int, object], nn.Module]
+    """(input width, number of tasks, ModelConfig) → module mapping inputs to per-task outputs."""
+    independent_inputs: bool = False
+    chain_tasks: bool = False
+    summary: str = ""
+
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "shared_bottom": SharedBottom,
-    "mmoe": MMoE,
+    "single_task": Architecture(
+        lambda d, t, c: PerTaskMLP(d, t, c, independent=True),
+        independent_inputs=True,
+        summary="one independent network per task (own embeddings, MLP, tower): the baseline",
+    ),
+    "shared_bottom": Architecture(SharedBottom, summary="one shared MLP, one tower per task"),
+    "mmoe": Architecture(MMoE, summary="shared experts mixed by one gate per task"),
+    "ple": Architecture(PLE, summary="shared and task-specific experts in stacked CGC levels"),
+    "esmm": Architecture(
+        lambda d, t, c: PerTaskMLP(d, t, c, independent=False),
+        chain_tasks=True,
+        summary="shared embeddings, one MLP per task; later binary tasks = P(first) x P(task | first)",
+    ),
 }

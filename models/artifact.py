@@ -117,16 +117,17 @@ class LoadedModel:
         return self.spec.column_sources
 
     def score(self, frame: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Per-task probabilities float32 [N]; unknown or missing values get defaults."""
+        """Per-task predictions float32 [N]: probabilities for binary tasks, the target's units
+        for regression tasks. Unknown or missing values get defaults."""
         encoded = self.spec.encode(frame)
         with torch.no_grad():
-            logits = self.network(
+            predictions = self.network.predict(
                 torch.from_numpy(encoded.categorical),
                 torch.from_numpy(encoded.numeric),
                 None if encoded.text is None else torch.from_numpy(encoded.text),
             )
-        probabilities = torch.sigmoid(logits).numpy().astype(np.float32)
-        return {task: probabilities[:, t] for t, task in enumerate(self.tasks)}
+        predictions = predictions.numpy().astype(np.float32)
+        return {task: predictions[:, t] for t, task in enumerate(self.tasks)}
 
 
 def load_artifact(path: Path) -> LoadedModel:

@@ -16,12 +16,20 @@ def _require(condition: bool, field_name: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape of the network: shared encoders, the multi-task body and the task towers."""
+    """Shape of the network: shared encoders, the multi-task body and the task towers.
+
+    `tasks` name label columns; `task_types` maps a task to "binary" (the default),
+    "regression" or "regression_log1p". `num_experts` is MMoE's expert count and PLE's shared
+    experts per level; PLE adds `specific_experts` per task per level, over `num_levels` levels.
+    """
 
     architecture: str = "mmoe"
     tasks: tuple[str, ...] = ("click", "conversion")
+    task_types: dict[str, str] = field(default_factory=dict)
     embedding_dim: int = 16
     num_experts: int = 4
+    specific_experts: int = 1
+    num_levels: int = 2
     expert_hidden: tuple[int, ...] = (128, 64)
     tower_hidden: tuple[int, ...] = (32,)
     text_projection_dim: int = 32
@@ -30,6 +38,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         from models.architectures import ARCHITECTURES
+        from models.tasks import TASK_TYPES
 
         _require(
             self.architecture in ARCHITECTURES,
@@ -38,8 +47,23 @@ class ModelConfig:
         )
         _require(len(self.tasks) >= 1, "model.tasks", "name at least one task")
         _require(len(set(self.tasks)) == len(self.tasks), "model.tasks", "task names must be unique")
+        for task, kind in self.task_types.items():
+            _require(task in self.tasks, f"model.task_types.{task}",
+                     f"not one of model.tasks {list(self.tasks)}")
+            _require(kind in TASK_TYPES, f"model.task_types.{task}",
+                     f"unknown type {kind!r}; choose one of {sorted(TASK_TYPES)}")
+        if ARCHITECTURES[self.architecture].chain_tasks:
+            binary = [task for task in self.tasks if self.type_of(task) == "binary"]
+            _require(
+                len(binary) >= 2 and binary[0] == self.tasks[0],
+                "model.tasks",
+                f"{self.architecture} needs the first task binary (e.g. click) and a later binary "
+                "task that implies it (e.g. conversion)",
+            )
         _require(self.embedding_dim >= 1, "model.embedding_dim", "must be >= 1")
         _require(self.num_experts >= 1, "model.num_experts", "must be >= 1")
+        _require(self.specific_experts >= 1, "model.specific_experts", "must be >= 1")
+        _require(self.num_levels >= 1, "model.num_levels", "must be >= 1")
         _require(
             len(self.expert_hidden) >= 1 and min(self.expert_hidden) >= 1,
             "model.expert_hidden",
@@ -58,13 +82,17 @@ class ModelConfig:
             "choose one of auto, reference, cpu, cuda, triton",
         )
 
+    def type_of(self, task: str) -> str:
+        return self.task_types.get(task, "binary")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How a model is fitted: batches, optimisers, early stopping, seed.
 
     Dense layers use Adam (`learning_rate`); embedding tables use `embedding_optimizer` at
-    `embedding_learning_rate`.
+    `embedding_learning_rate`. `task_weighting` ("fixed", "uncertainty", "pcgrad") combines the
+    per-task losses; `task_weights` scale them (default 1 per task).
     """
 
     batch_size: int = 2048
@@ -74,6 +102,7 @@ class TrainConfig:
     patience: int = 0
     seed: int = 7
     task_weights: dict[str, float] = field(default_factory=dict)
+    task_weighting: str = "fixed"
     threads: int = 0
     # fused (lazy) Adam: the validation AUC of dense Adam at the same speed; row-wise Adagrad was
     # 0.4-1 click-AUC points lower on the default world at learning rates 0.01-0.1
@@ -93,5 +122,9 @@ class TrainConfig:
             f"choose one of {', '.join(EMBEDDING_OPTIMIZERS)} (dense = Adam with the other weights)",
         )
         _require(self.embedding_learning_rate > 0, "train.embedding_learning_rate", "must be > 0")
+        from models.weighting import WEIGHTINGS
+
+        _require(self.task_weighting in WEIGHTINGS, "train.task_weighting",
+                 f"unknown method {self.task_weighting!r}; choose one of {sorted(WEIGHTINGS)}")
         for task, weight in self.task_weights.items():
             _require(weight >= 0, f"train.task_weights.{task}", "must be >= 0")

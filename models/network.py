@@ -2,35 +2,50 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from models.architectures import ARCHITECTURES, mlp
+from models.architectures import ARCHITECTURES, chain_on_first, mlp
 from models.config import ModelConfig
 from models.feature_spec import FeatureSpec
+from models.tasks import TASK_TYPES, TaskType
 from ops import FusedEmbeddingBag
 
 
 class MultiTaskRanker(nn.Module):
+    """`forward` gives raw outputs [B, tasks] (logits for binary tasks); `predict` gives them in
+    the labels' units (probabilities for binary tasks).
+
+    An architecture with independent inputs gets one copy of the tables and of the text
+    projection per task, all in the same fused embedding bag.
+    """
+
     def __init__(self, spec: FeatureSpec, config: ModelConfig) -> None:
         super().__init__()
         self.spec = spec
         self.config = config
+        architecture = ARCHITECTURES[config.architecture]
+        self.task_types: tuple[TaskType, ...] = tuple(
+            TASK_TYPES[config.type_of(task)] for task in config.tasks
+        )
+        self.chain_tasks = architecture.chain_tasks
+        self.copies = len(config.tasks) if architecture.independent_inputs else 1
         self.embeddings = FusedEmbeddingBag(
-            num_embeddings=[f.num_embeddings for f in spec.categorical],
-            embedding_dims=[config.embedding_dim] * len(spec.categorical),
+            num_embeddings=[f.num_embeddings for f in spec.categorical] * self.copies,
+            embedding_dims=[config.embedding_dim] * len(spec.categorical) * self.copies,
             pooling="sum",
             backend=config.embedding_backend,
         )
         self.text_projection = (
-            nn.Linear(spec.text.dim, config.text_projection_dim) if spec.text else None
+            nn.Linear(spec.text.dim, config.text_projection_dim * self.copies) if spec.text else None
         )
         input_dim = (
             config.embedding_dim * len(spec.categorical)
             + len(spec.numeric)
             + (config.text_projection_dim if spec.text else 0)
         )
-        self.body = ARCHITECTURES[config.architecture](input_dim, len(config.tasks), config)
+        self.body = architecture.body(input_dim, len(config.tasks), config)
         self.towers = nn.ModuleList(
             nn.Sequential(
                 mlp(self.body.output_dim, config.tower_hidden, config.dropout),
@@ -40,6 +55,20 @@ class MultiTaskRanker(nn.Module):
             )
             for _ in config.tasks
         )
+
+    def start_at_the_mean(self, labels: np.ndarray) -> None:
+        """Set each tower's output bias so the untrained model predicts the labels' mean
+        (a chained ESMM task: its mean given the first task)."""
+        means = []
+        for t, kind in enumerate(self.task_types):
+            means.append(float(kind.target(torch.from_numpy(labels[:, t])).double().mean()))
+        parent = next((t for t, kind in enumerate(self.task_types) if kind.binary), None)
+        with torch.no_grad():
+            for t, (kind, tower) in enumerate(zip(self.task_types, self.towers, strict=True)):
+                mean = means[t]
+                if self.chain_tasks and kind.binary and t != parent and means[parent] > 0:
+                    mean = means[t] / means[parent]
+                tower[-1].bias.fill_(kind.initial_output(mean))
 
     def set_embedding_optimizer(self, optimizer: str | None, lr: float = 0.01) -> None:
         """Rebuild the tables with `optimizer` fused into their backward (None: plain gradients).
@@ -65,12 +94,42 @@ class MultiTaskRanker(nn.Module):
     def forward(
         self, categorical: torch.Tensor, numeric: torch.Tensor, text: torch.Tensor | None
     ) -> torch.Tensor:
-        """Logits [B, num_tasks] from category indices [B, T], numbers [B, F], text [B, D]."""
+        """Raw outputs [B, num_tasks] from category indices [B, T], numbers [B, F], text [B, D]."""
+        representations = self.body(self._inputs(categorical, numeric, text))
+        outputs = torch.cat(
+            [tower(r) for tower, r in zip(self.towers, representations, strict=True)], dim=1
+        )
+        if self.chain_tasks:
+            outputs = chain_on_first(outputs, [kind.binary for kind in self.task_types])
+        return outputs
+
+    def predict(
+        self, categorical: torch.Tensor, numeric: torch.Tensor, text: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Predictions [B, num_tasks] in the labels' units."""
+        outputs = self(categorical, numeric, text)
+        return torch.stack(
+            [kind.predict(column) for kind, column in zip(self.task_types, outputs.unbind(1),
+                                                          strict=True)],
+            dim=1,
+        )
+
+    def _inputs(
+        self, categorical: torch.Tensor, numeric: torch.Tensor, text: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        """One input [B, width] per copy of the encoders."""
         batch, tables = categorical.shape
-        indices = categorical.t().reshape(-1)
-        offsets = torch.arange(batch * tables + 1, dtype=torch.int64, device=categorical.device)
-        parts = [self.embeddings(indices, offsets), numeric]
-        if self.text_projection is not None:
-            parts.append(self.text_projection(text))
-        representations = self.body(torch.cat(parts, dim=1))
-        return torch.cat([tower(r) for tower, r in zip(self.towers, representations, strict=True)], dim=1)
+        indices = categorical.t().reshape(-1).repeat(self.copies)
+        offsets = torch.arange(
+            batch * tables * self.copies + 1, dtype=torch.int64, device=categorical.device
+        )
+        embedded = self.embeddings(indices, offsets).chunk(self.copies, dim=1)
+        projected = (
+            self.text_projection(text).chunk(self.copies, dim=1)
+            if self.text_projection is not None
+            else None
+        )
+        return [
+            torch.cat([embedded[c], numeric] + ([projected[c]] if projected else []), dim=1)
+            for c in range(self.copies)
+        ]

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from models.config import EMBEDDING_OPTIMIZERS, ModelConfig, TrainConfig
+from models.data import TrainingData
 from models.feature_spec import FeatureSpec
 from models.network import MultiTaskRanker
-from models.training import TrainingData, TrainingStep
+from models.training import TrainingStep
 from pipelines.bench_train_data import load_simulator_data, simulator_training_dir
 from pipelines.training_step import LAYOUT
 

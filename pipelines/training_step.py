@@ -13,13 +13,16 @@ import torch
 
 from models.artifact import save_artifact
 from models.config import ModelConfig, TrainConfig
+from models.data import TrainingData
+from models.evaluation import evaluate, evaluate_by_scenario
 from models.feature_spec import FeatureLayout, FeatureSpec
 from models.network import MultiTaskRanker
-from models.training import TrainingData, TrainResult, evaluate, train
+from models.training import TrainResult, train
 
 log = logging.getLogger(__name__)
 
 TEXT_DIM = 384
+SCENARIO = "surface"
 STATS = ("impressions", "clicks", "conversions", "ctr", "cvr")
 
 LAYOUT = FeatureLayout(
@@ -97,8 +100,11 @@ def fit_ranker(
     spec = FeatureSpec.fit(train_frame, LAYOUT)
     model = MultiTaskRanker(spec, model_config)
     tasks = model_config.tasks
-    train_data = TrainingData.from_frame(train_frame, spec, tasks, text_keys, text_matrix)
-    valid_data = TrainingData.from_frame(valid_frame, spec, tasks, text_keys, text_matrix)
+    train_data, valid_data = (
+        TrainingData.from_frame(frame, spec, tasks, text_keys, text_matrix,
+                                task_types=model_config.task_types)
+        for frame in (train_frame, valid_frame)
+    )
     log.info("training %s on %d rows, validating on %d", model_config.architecture,
              len(train_data), len(valid_data))
     result = train(model, train_data, valid_data, train_config, progress=progress)
@@ -108,8 +114,22 @@ def fit_ranker(
 def holdout_metrics(
     model: MultiTaskRanker, holdout: pd.DataFrame, text_keys: np.ndarray, text_matrix: np.ndarray
 ) -> dict[str, dict]:
-    data = TrainingData.from_frame(holdout, model.spec, model.config.tasks, text_keys, text_matrix)
-    return evaluate(model, data)
+    return evaluate(model, _holdout_data(model, holdout, text_keys, text_matrix))
+
+
+def holdout_metrics_by_surface(
+    model: MultiTaskRanker, holdout: pd.DataFrame, text_keys: np.ndarray, text_matrix: np.ndarray
+) -> dict[str, dict]:
+    """{surface: {task: metrics}}: the app surfaces are the simulator's scenarios."""
+    data = _holdout_data(model, holdout, text_keys, text_matrix, scenario_column=SCENARIO)
+    return evaluate_by_scenario(model, data)
+
+
+def _holdout_data(model: MultiTaskRanker, holdout: pd.DataFrame, text_keys: np.ndarray,
+                  text_matrix: np.ndarray, scenario_column: str | None = None) -> TrainingData:
+    return TrainingData.from_frame(holdout, model.spec, model.config.tasks, text_keys, text_matrix,
+                                   task_types=model.config.task_types,
+                                   scenario_column=scenario_column)
 
 
 def train_and_save(
@@ -135,6 +155,9 @@ def train_and_save(
     metrics = {
         "validation": result.validation,
         "holdout": holdout_metrics(model, split.holdout, text_keys, text_matrix),
+        "holdout_by_surface": holdout_metrics_by_surface(
+            model, split.holdout, text_keys, text_matrix
+        ),
         "history": result.history,
         "best_epoch": result.best_epoch,
         "train_rows": len(split.train),

@@ -53,9 +53,9 @@ def test_time_split_on_too_short_data_explains_the_need():
 
 
 def _tiny_model_and_data(rows: int = 600):
+    from models.data import TrainingData
     from models.feature_spec import FeatureSpec
     from models.network import MultiTaskRanker
-    from models.training import TrainingData
     from pipelines.training_step import LAYOUT
 
     frame = synthetic_frame(rows=rows)

@@ -4,8 +4,10 @@
 serving.server`` processes on 127.0.0.1, splits ``num_requests`` simulated ranking requests
 between them with :class:`serving.router.CanaryRouter` (``canary_percent`` of the users, sticky
 per user), lets each user react to the top ``slate_size`` of the ranked candidates through the
-simulator's ground truth, and applies :func:`serving.canary.decide`. Both servers are stopped by
-their own PID when it ends, also on error.
+simulator's ground truth, and looks at the sequential analysis (:func:`serving.canary.assess`)
+after every ``look_every_requests`` requests: a rollback stops the canary at that look, otherwise
+:func:`serving.canary.conclude` decides at the end of the budget. Every look is kept in the
+report's decision trail. Both servers are stopped by their own PID when it ends, also on error.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from pipelines.sim_world import World, to_micros
-from serving.canary import CanaryConfig, CanaryDecision, decide
+from serving.analysis import RolloutDecision
+from serving.canary import CanaryConfig, CanaryDecision, assess, conclude
 from serving.metrics import ArmStats
 from serving.process import ServerProcess, launch_server
 from serving.router import CANARY, PRIMARY, CanaryRouter
@@ -28,13 +32,14 @@ from serving.router import CANARY, PRIMARY, CanaryRouter
 
 @dataclass(frozen=True)
 class CanaryReport:
-    """Per-arm statistics, the decision and its evidence (``to_dict`` is report.json's
-    ``canary``)."""
+    """Per-arm statistics, the decision, its evidence and the trail of looks (``to_dict`` is
+    report.json's ``canary``)."""
 
     arms: dict[str, ArmStats]
     decision: CanaryDecision
     config: CanaryConfig
     wall_s: float
+    trail: tuple[dict, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +50,14 @@ class CanaryReport:
             "canary_percent": self.config.canary_percent,
             "config": self.config.to_dict(),
             "wall_s": self.wall_s,
+            "analysis": {
+                "test": "normal-mixture confidence sequence, relative difference, user-level "
+                "delta-method variance (anytime-valid)",
+                "alpha": self.config.alpha,
+                "planned_users": self.config.planned_users,
+                "look_every_requests": self.config.look_every_requests,
+                "trail": list(self.trail),
+            },
         }
 
 
@@ -86,30 +99,38 @@ def run_canary(
             )
         for server in servers:  # both start in parallel; wait for each
             server.wait_ready(config.server_start_timeout_s)
-        arms = asyncio.run(_play(world, config, servers[0].url, servers[1].url))
+        arms, trail, last_look = asyncio.run(_play(world, config, servers[0].url, servers[1].url))
     finally:
         for server in servers:
             server.stop()
     return CanaryReport(
         arms=arms,
-        decision=decide(arms, config),
+        decision=conclude(arms, last_look, config),
         config=config,
         wall_s=time.perf_counter() - start,
+        trail=tuple(trail),
     )
 
 
-async def _play(world: World, config: CanaryConfig, primary_url: str, canary_url: str) -> dict[str, ArmStats]:
+async def _play(
+    world: World, config: CanaryConfig, primary_url: str, canary_url: str
+) -> tuple[dict[str, ArmStats], list[dict], RolloutDecision]:
+    """Play the planned requests a look at a time; stop at the first look that rolls back."""
     router = CanaryRouter(primary_url, canary_url, canary_weight=config.canary_weight, salt=config.salt)
     rng = np.random.default_rng(config.seed)
     plans = [_plan(world, config, rng, index) for index in range(config.num_requests)]
     slots = asyncio.Semaphore(config.concurrency)
+    invalid = {PRIMARY: 0, CANARY: 0}
 
     async def play(plan: _PlannedRequest) -> None:
         async with slots:
             response = await router.predict(plan.body)
         if not response.ok:
             return
-        slate = response.json()["predictions"][0]["item_ids"][: config.slate_size]
+        slate = _slate(response.content, config.slate_size)
+        if slate is None:
+            invalid[response.served_by] += 1
+            return
         outcome = world.respond(
             plan.user_id,
             slate,
@@ -127,11 +148,45 @@ async def _play(world: World, config: CanaryConfig, primary_url: str, canary_url
             arm=response.arm,
         )
 
+    trail: list[dict] = []
     try:
-        await asyncio.gather(*(play(plan) for plan in plans))
+        for first in range(0, len(plans), config.look_every_requests):
+            await asyncio.gather(*(play(plan) for plan in plans[first : first + config.look_every_requests]))
+            stats = router.stats()
+            look = assess(stats, config, invalid[CANARY])
+            trail.append(_trail_entry(stats, look, invalid))
+            if look.action == "rollback":
+                break
     finally:
         await router.aclose()
-    return router.stats()
+    return stats, trail, look
+
+
+def _slate(content: bytes, size: int) -> list[int] | None:
+    """The top ``size`` item ids of a V1 answer; None when it is empty or malformed."""
+    try:
+        items = orjson.loads(content)["predictions"][0]["item_ids"][:size]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
+    valid = bool(items) and all(isinstance(i, int) and not isinstance(i, bool) for i in items)
+    return items if valid else None
+
+
+def _trail_entry(stats: dict[str, ArmStats], look: RolloutDecision, invalid: dict[str, int]) -> dict:
+    """One look, for the report: traffic so far, each metric's interval, the action."""
+    evidence = look.evidence
+    return {
+        "requests": sum(arm.requests for arm in stats.values()),
+        "users": {name: arm.users for name, arm in stats.items()},
+        "invalid": dict(invalid),
+        "action": look.action,
+        "guardrails_ok": all(check["ok"] for check in evidence["guardrails"].values()),
+        "srm_p_value": evidence["srm"]["p_value"],
+        "metrics": {
+            name: {key: metric[key] for key in ("estimate", "interval", "p_value")}
+            for name, metric in evidence["metrics"].items()
+        },
+    }
 
 
 def _plan(world: World, config: CanaryConfig, rng: np.random.Generator, index: int) -> _PlannedRequest:

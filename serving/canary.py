@@ -1,6 +1,19 @@
-"""The canary rule: promote or roll back a candidate model from the two arms' statistics.
+"""The canary rules: promote or roll back a candidate model from the two arms' statistics.
 
-Rule (applied to the canary arm against the primary arm, users split sticky by the router):
+Two rules share the config. **The user-level sequential analysis** (:func:`assess` at every look,
+:func:`conclude` at the end; the local canary uses it) runs :mod:`serving.analysis` on the arms'
+per-user outcomes: guardrails (error rate, invalid answers, p99), a sequential sample-ratio check,
+and anytime-valid confidence sequences for the relative CTR and CVR differences with user-level
+(delta-method) variance, so it may be looked at after every batch of traffic:
+
+- **rollback** at the first look where a guardrail breaks, the split of users does not match
+  ``canary_percent``, or CTR (CVR) is significantly lower than ``min_relative_ctr``
+  (``min_relative_cvr``) times the primary's;
+- at the end of the budget, **rollback** if an arm has fewer than ``min_requests_per_arm``
+  requests (no evidence), else **promote**: the candidate was not shown to be worse.
+
+**The fixed-horizon rule on totals** (:func:`decide`) is for drivers that only have per-arm totals
+(the cluster controller reading Prometheus counters):
 
 1. **Guardrails** — roll back if any breaks:
    - each arm served at least ``min_requests_per_arm`` requests (else there is no evidence);
@@ -15,8 +28,9 @@ Rule (applied to the canary arm against the primary arm, users split sticky by t
    sample sizes.
 4. Otherwise **promote**: guardrails hold and neither CTR nor CVR is significantly worse.
 
-The test counts impressions (clicks) as independent trials. Users see several impressions, so this
-understates the variance; a user-level (delta-method) and sequential analysis replaces it later.
+That test counts impressions (clicks) as independent trials and is valid for one look only;
+users see several impressions, so it understates the variance (``recforge bench canary`` shows
+by how much).
 """
 
 from __future__ import annotations
@@ -25,6 +39,16 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from serving.analysis import (
+    ArmWindow,
+    GuardrailLimits,
+    RolloutDecision,
+    RolloutPolicy,
+    RolloutState,
+    ServingCounters,
+    UserMoments,
+    evaluate,
+)
 from serving.metrics import ArmStats
 
 Decision = Literal["promote", "rollback"]
@@ -63,6 +87,12 @@ class CanaryConfig:
     seed: int = 0
     salt: str = "recforge-canary"
     server_start_timeout_s: float = 180.0
+    # The sequential analysis: a look every `look_every_requests` requests, its confidence
+    # sequences tightest at `planned_users` users (both arms).
+    look_every_requests: int = 100
+    planned_users: int = 1000
+    max_invalid_rate: float = 0.01
+    srm_alpha: float = 0.001
 
     def __post_init__(self) -> None:
         _require(
@@ -70,7 +100,9 @@ class CanaryConfig:
             "canary_percent",
             f"expected an integer 1-99 (share of users on the canary), got {self.canary_percent!r}",
         )
-        for name in ("num_requests", "candidates_per_request", "slate_size", "concurrency"):
+        for name in (
+            "num_requests", "candidates_per_request", "slate_size", "concurrency", "look_every_requests"
+        ):
             value = getattr(self, name)
             _require(_is_int(value) and value >= 1, name, f"expected an integer >= 1, got {value!r}")
         _require(
@@ -88,10 +120,19 @@ class CanaryConfig:
             "min_requests_per_arm",
             f"expected an integer >= 0, got {self.min_requests_per_arm!r}",
         )
+        for name in ("max_error_rate", "max_invalid_rate"):
+            value = getattr(self, name)
+            fraction = _is_number(value) and 0.0 <= value <= 1.0
+            _require(fraction, name, f"expected a fraction in [0, 1], got {value!r}")
         _require(
-            _is_number(self.max_error_rate) and 0.0 <= self.max_error_rate <= 1.0,
-            "max_error_rate",
-            f"expected a fraction in [0, 1], got {self.max_error_rate!r}",
+            _is_int(self.planned_users) and self.planned_users >= 2,
+            "planned_users",
+            f"expected an integer >= 2 (users of both arms), got {self.planned_users!r}",
+        )
+        _require(
+            _is_number(self.srm_alpha) and 0.0 < self.srm_alpha < 1.0,
+            "srm_alpha",
+            f"expected a level in (0, 1), e.g. 0.001; got {self.srm_alpha!r}",
         )
         for name in ("max_p99_ms", "server_start_timeout_s"):
             value = getattr(self, name)
@@ -124,6 +165,26 @@ class CanaryConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def policy(self) -> RolloutPolicy:
+        """The sequential analysis of this fixed-weight canary: one step at ``canary_percent``."""
+        return RolloutPolicy(
+            steps=(self.canary_weight,),
+            min_canary_users_per_step=2,
+            min_seconds_per_step=0.0,
+            max_duration_s=math.inf,
+            metrics=(("ctr", 1.0 - self.min_relative_ctr), ("cvr", 1.0 - self.min_relative_cvr)),
+            alpha=self.alpha,
+            planned_users=self.planned_users,
+            srm_alpha=self.srm_alpha,
+            guardrails=GuardrailLimits(
+                max_error_rate=self.max_error_rate,
+                max_invalid_rate=self.max_invalid_rate,
+                max_p99_ms=self.max_p99_ms,
+                min_requests=max(1, self.min_requests_per_arm),
+            ),
+        )
+
 
 @dataclass(frozen=True)
 class CanaryDecision:
@@ -137,12 +198,56 @@ class CanaryDecision:
         return {"decision": self.decision, "reasons": list(self.reasons), "evidence": self.evidence}
 
 
-def decide(arm_stats: dict[str, ArmStats], config: CanaryConfig) -> CanaryDecision:
-    """Apply the module's rule to the ``primary`` and ``canary`` arms."""
+def _arms(arm_stats: dict[str, ArmStats]) -> tuple[ArmStats, ArmStats]:
     for arm in ("primary", "canary"):
         if arm not in arm_stats:
             raise ValueError(f"arm_stats: missing arm {arm!r}; got {sorted(arm_stats)}")
-    primary, canary = arm_stats["primary"], arm_stats["canary"]
+    return arm_stats["primary"], arm_stats["canary"]
+
+
+def _window(stats: ArmStats, invalid: int) -> ArmWindow:
+    serving = ServingCounters(stats.requests, stats.errors, invalid, stats.p99_ms)
+    return ArmWindow(UserMoments.from_per_user(stats.per_user), serving)
+
+
+def assess(arm_stats: dict[str, ArmStats], config: CanaryConfig, invalid: int = 0) -> RolloutDecision:
+    """One look of the sequential analysis at the arms' counters so far (``rollback`` when the
+    canary must stop now). ``invalid``: the canary's answers that were empty or malformed."""
+    primary, canary = _arms(arm_stats)
+    return evaluate(config.policy, RolloutState(), _window(primary, 0), _window(canary, invalid), 0.0)
+
+
+def conclude(
+    arm_stats: dict[str, ArmStats], last_look: RolloutDecision, config: CanaryConfig
+) -> CanaryDecision:
+    """The verdict at the end of the budget, from the last look (see the module docstring)."""
+    primary, canary = _arms(arm_stats)
+    fewest = min(primary.requests, canary.requests)
+    evidence = {
+        **last_look.evidence,
+        "min_requests_per_arm": {"value": fewest, "limit": config.min_requests_per_arm},
+    }
+    if last_look.action == "rollback":
+        return CanaryDecision("rollback", last_look.reasons, evidence)
+    if fewest < config.min_requests_per_arm:
+        limit = config.min_requests_per_arm
+        return CanaryDecision("rollback", (f"too few requests for evidence: {fewest} < {limit}",), evidence)
+    summary = "; ".join(
+        f"{name.upper()} {_percent(m['estimate'])} [{_percent(low)}, {_percent(high)}]"
+        for name, m in evidence["metrics"].items()
+        for low, high in [m["interval"]]
+    )
+    reason = f"not shown worse (relative difference, confidence sequence): {summary}"
+    return CanaryDecision("promote", (reason,), evidence)
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1%}"
+
+
+def decide(arm_stats: dict[str, ArmStats], config: CanaryConfig) -> CanaryDecision:
+    """Apply the fixed-horizon rule on totals to the ``primary`` and ``canary`` arms."""
+    primary, canary = _arms(arm_stats)
     guardrails = _guardrails(primary, canary, config)
     ctr = _not_worse_test(
         canary.clicks,

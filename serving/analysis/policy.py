@@ -12,10 +12,10 @@ At every look, in order:
 
 1. **rollback** when a guardrail (error rate, invalid answers, p99) breaks a hard limit;
 2. **rollback** when the split of users does not match the weight (sequential SRM test);
-3. **rollback** when a metric's confidence sequence lies below ``−max_relative_drop``
-   (the canary is worse by more than the tolerated drop);
+3. **rollback** when a metric's confidence sequence (relative difference) lies below minus the
+   drop that metric tolerates (the canary is worse by more than the tolerated drop);
 4. at the last step, once its minimum users and time are reached: **promote** when every
-   metric's confidence sequence lies above ``−max_relative_drop``;
+   metric's confidence sequence lies above minus its tolerated drop;
 5. **inconclusive** (back to the primary, nothing promoted) when ``max_duration_s`` has passed;
 6. **continue** until the step's minimum canary users and time are reached, then **step**.
 """
@@ -23,6 +23,7 @@ At every look, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Literal
 
 from serving.analysis._checks import is_number, require, require_int, require_level, require_positive
@@ -39,11 +40,11 @@ class RolloutPolicy:
     steps: tuple[float, ...] = (0.05, 0.10, 0.25, 0.50)
     min_canary_users_per_step: int = 500
     min_seconds_per_step: float = 300.0
-    max_duration_s: float = 4 * 3600.0
-    metrics: tuple[str, ...] = ("ctr", "cvr")
+    max_duration_s: float = 4 * 3600.0  # math.inf: no limit (the driver has its own budget)
+    # each decision metric and the relative drop it tolerates (0.02: a 2 % lower CTR is acceptable)
+    metrics: tuple[tuple[str, float], ...] = (("ctr", 0.02), ("cvr", 0.02))
     alpha: float = 0.05
     planned_users: int = 20_000  # users of both arms where the final step's test is tightest
-    max_relative_drop: float = 0.02
     srm_alpha: float = 0.001
     srm_concentration: float = 100.0
     guardrails: GuardrailLimits = field(default_factory=GuardrailLimits)
@@ -65,18 +66,29 @@ class RolloutPolicy:
             "seconds >= 0",
             self.min_seconds_per_step,
         )
-        require_positive("max_duration_s", self.max_duration_s, "seconds")
         require(
-            bool(self.metrics) and all(m in METRICS for m in self.metrics),
-            "metrics",
-            f"a non-empty subset of {sorted(METRICS)}",
-            self.metrics,
+            isinstance(self.max_duration_s, Real)
+            and not isinstance(self.max_duration_s, bool)
+            and self.max_duration_s > 0,
+            "max_duration_s",
+            "seconds > 0 (math.inf for no limit)",
+            self.max_duration_s,
         )
         require(
-            is_number(self.max_relative_drop) and 0 <= self.max_relative_drop < 1,
-            "max_relative_drop",
-            "a fraction in [0, 1) (0.02 tolerates a 2 % drop)",
-            self.max_relative_drop,
+            bool(self.metrics)
+            and all(
+                isinstance(rule, tuple)
+                and len(rule) == 2
+                and rule[0] in METRICS
+                and is_number(rule[1])
+                and 0 <= rule[1] < 1
+                for rule in self.metrics
+            )
+            and len({rule[0] for rule in self.metrics}) == len(self.metrics),
+            "metrics",
+            f"(name, tolerated relative drop in [0, 1)) pairs with names from {sorted(METRICS)}, "
+            "e.g. (('ctr', 0.02), ('cvr', 0.02))",
+            self.metrics,
         )
         require_level("alpha", self.alpha, 0.5)
         require_int("planned_users", self.planned_users, 2)
@@ -145,7 +157,8 @@ def evaluate(
     weight = policy.steps[state.step]
     last = state.step == len(policy.steps) - 1
     guardrails = check_guardrails(canary.serving, policy.guardrails)
-    comparisons = {m: compare(primary.users, canary.users, m, policy.test) for m in policy.metrics}
+    drops = dict(policy.metrics)
+    comparisons = {m: compare(primary.users, canary.users, m, policy.test) for m in drops}
     counts = (int(primary.users.n), int(canary.users.n))
     srm = srm_test(counts, (1 - weight, weight), policy.srm_alpha, policy.srm_concentration)
     canary_users, step_s, elapsed_s = counts[1], now_s - state.step_started_s, now_s - state.started_s
@@ -163,7 +176,7 @@ def evaluate(
         "guardrails": {check.name: check.to_dict() for check in guardrails},
         "srm": srm.to_dict(),
         "metrics": {m: c.to_dict() for m, c in comparisons.items()},
-        "max_relative_drop": policy.max_relative_drop,
+        "tolerated_relative_drop": drops,
     }
 
     def decision(action: Action, reasons: list[str], next_weight: float, next_state: RolloutState = state):
@@ -181,11 +194,10 @@ def evaluate(
             ],
             0.0,
         )
-    margin = -policy.max_relative_drop
-    worse = [_describe(c, "worse") for c in comparisons.values() if float(c.upper) < margin]
+    worse = [_describe(c, "worse") for m, c in comparisons.items() if float(c.upper) < -drops[m]]
     if worse:
         return decision("rollback", worse, 0.0)
-    if last and ready and all(float(c.lower) > margin for c in comparisons.values()):
+    if last and ready and all(float(c.lower) > -drops[m] for m, c in comparisons.items()):
         return decision("promote", [_describe(c, "not worse") for c in comparisons.values()], 1.0)
     if elapsed_s >= policy.max_duration_s:
         return decision(

@@ -24,7 +24,7 @@ POLICY = RolloutPolicy(
     min_seconds_per_step=60.0,
     max_duration_s=3600.0,
     planned_users=400_000,
-    max_relative_drop=0.05,
+    metrics=(("ctr", 0.05), ("cvr", 0.05)),
     guardrails=GuardrailLimits(max_error_rate=0.01, max_p99_ms=250.0, min_requests=20),
 )
 HEALTHY = ServingCounters(requests=5000, errors=2, invalid=0, p99_ms=60.0)
@@ -114,7 +114,7 @@ def test_a_clearly_worse_ctr_rolls_back_with_its_interval():
     decision = look(RolloutState(3, 0.0, 0.0), 120.0, total_users=40_000, canary_ctr=0.04)
     assert decision.action == "rollback"
     ctr = decision.evidence["metrics"]["ctr"]
-    assert ctr["interval"][1] < -POLICY.max_relative_drop and ctr["p_value"] < POLICY.alpha
+    assert ctr["interval"][1] < -0.05 and ctr["p_value"] < POLICY.alpha
     assert "CTR worse" in decision.reasons[0]
 
 
@@ -130,6 +130,20 @@ def test_a_decision_and_its_evidence_are_json():
     assert {"estimate", "interval", "p_value", "users"} <= set(evidence["evidence"]["metrics"]["ctr"])
 
 
+def test_each_metric_is_judged_against_its_own_tolerated_drop():
+    strict_cvr = RolloutPolicy(
+        steps=POLICY.steps,
+        min_canary_users_per_step=200,
+        min_seconds_per_step=60.0,
+        planned_users=400_000,
+        metrics=(("ctr", 0.30), ("cvr", 0.0)),
+    )
+    primary, canary = window(3, 40_000, canary_ctr=0.04)  # CTR 20 % lower: within 30 %
+    decision = evaluate(strict_cvr, RolloutState(3, 0.0, 0.0), primary, canary, 120.0)
+    assert decision.action != "rollback"
+    assert decision.evidence["tolerated_relative_drop"] == {"ctr": 0.30, "cvr": 0.0}
+
+
 def test_each_step_tests_at_its_share_of_alpha():
     assert POLICY.test.alpha == pytest.approx(POLICY.alpha / len(POLICY.steps))
 
@@ -142,8 +156,11 @@ def test_each_step_tests_at_its_share_of_alpha():
         ("steps", ()),
         ("min_canary_users_per_step", 1),
         ("max_duration_s", 0),
-        ("metrics", ("ctr", "revenue")),
-        ("max_relative_drop", 1.0),
+        ("metrics", (("ctr", 0.02), ("revenue", 0.02))),
+        ("metrics", (("ctr", 1.0),)),
+        ("metrics", ("ctr", "cvr")),
+        ("metrics", (("ctr", 0.02), ("ctr", 0.05))),
+        ("max_duration_s", float("nan")),
         ("alpha", 0.9),
         ("planned_users", 1),
         ("srm_alpha", 0.0),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serving.analysis._checks import require, require_fraction, require_int, require_positive
+from serving.analysis._checks import is_number, require, require_fraction, require_int, require_positive
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class ServingCounters:
             f"at most requests ({self.requests})",
             self.errors + self.invalid,
         )
-        require(self.p99_ms is None or self.p99_ms >= 0, "p99_ms", "None or milliseconds >= 0", self.p99_ms)
+        ok = self.p99_ms is None or (is_number(self.p99_ms) and self.p99_ms >= 0)
+        require(ok, "p99_ms", "None or milliseconds >= 0", self.p99_ms)
 
 
 @dataclass(frozen=True)

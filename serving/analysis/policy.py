@@ -37,6 +37,8 @@ Action = Literal["continue", "step", "promote", "rollback", "inconclusive"]
 
 @dataclass(frozen=True)
 class RolloutPolicy:
+    """The weights to walk through, what each step needs, the tests and the limits."""
+
     steps: tuple[float, ...] = (0.05, 0.10, 0.25, 0.50)
     min_canary_users_per_step: int = 500
     min_seconds_per_step: float = 300.0
@@ -50,7 +52,7 @@ class RolloutPolicy:
     guardrails: GuardrailLimits = field(default_factory=GuardrailLimits)
 
     def __post_init__(self) -> None:
-        steps = tuple(self.steps)
+        steps = tuple(self.steps) if isinstance(self.steps, (tuple, list)) else ()
         require(
             bool(steps)
             and all(is_number(w) and 0 < w < 1 for w in steps)
@@ -75,9 +77,10 @@ class RolloutPolicy:
             self.max_duration_s,
         )
         require(
-            bool(self.metrics)
+            isinstance(self.metrics, (tuple, list))
+            and bool(self.metrics)
             and all(
-                isinstance(rule, tuple)
+                isinstance(rule, (tuple, list))
                 and len(rule) == 2
                 and rule[0] in METRICS
                 and is_number(rule[1])

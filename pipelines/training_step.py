@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from models.artifact import save_artifact
 from models.config import ModelConfig, TrainConfig
 from models.data import TrainingData
 from models.evaluation import evaluate, evaluate_by_scenario
-from models.feature_spec import FeatureLayout, FeatureSpec
+from models.feature_spec import FeatureLayout
+from models.fitting import DataColumns, TextTable, encode, fit
 from models.network import MultiTaskRanker
-from models.training import TrainResult, train
-
-log = logging.getLogger(__name__)
+from models.training import TrainResult
 
 TEXT_DIM = 384
 SCENARIO = "surface"
@@ -95,41 +92,31 @@ def fit_ranker(
     model_config: ModelConfig,
     train_config: TrainConfig,
     progress: bool = True,
+    layout: FeatureLayout = LAYOUT,
 ) -> tuple[MultiTaskRanker, TrainResult]:
-    torch.manual_seed(train_config.seed)
-    spec = FeatureSpec.fit(train_frame, LAYOUT)
-    model = MultiTaskRanker(spec, model_config)
-    tasks = model_config.tasks
-    train_data, valid_data = (
-        TrainingData.from_frame(frame, spec, tasks, text_keys, text_matrix,
-                                task_types=model_config.task_types)
-        for frame in (train_frame, valid_frame)
-    )
-    log.info("training %s on %d rows, validating on %d", model_config.architecture,
-             len(train_data), len(valid_data))
-    result = train(model, train_data, valid_data, train_config, progress=progress)
-    return model, result
+    fitted = fit(train_frame, valid_frame, layout, model_config, train_config,
+                 text=TextTable(text_keys, text_matrix), progress=progress)
+    return fitted.model, fitted.result
+
+
+def holdout_data(model: MultiTaskRanker, holdout: pd.DataFrame, text_keys: np.ndarray,
+                 text_matrix: np.ndarray) -> TrainingData:
+    """Holdout rows encoded for `model`, with the surface as their scenario."""
+    columns = DataColumns(scenario=SCENARIO)
+    return encode(holdout, model.spec, model.config, TextTable(text_keys, text_matrix), columns)
 
 
 def holdout_metrics(
     model: MultiTaskRanker, holdout: pd.DataFrame, text_keys: np.ndarray, text_matrix: np.ndarray
 ) -> dict[str, dict]:
-    return evaluate(model, _holdout_data(model, holdout, text_keys, text_matrix))
+    return evaluate(model, holdout_data(model, holdout, text_keys, text_matrix))
 
 
 def holdout_metrics_by_surface(
     model: MultiTaskRanker, holdout: pd.DataFrame, text_keys: np.ndarray, text_matrix: np.ndarray
 ) -> dict[str, dict]:
     """{surface: {task: metrics}}: the app surfaces are the simulator's scenarios."""
-    data = _holdout_data(model, holdout, text_keys, text_matrix, scenario_column=SCENARIO)
-    return evaluate_by_scenario(model, data)
-
-
-def _holdout_data(model: MultiTaskRanker, holdout: pd.DataFrame, text_keys: np.ndarray,
-                  text_matrix: np.ndarray, scenario_column: str | None = None) -> TrainingData:
-    return TrainingData.from_frame(holdout, model.spec, model.config.tasks, text_keys, text_matrix,
-                                   task_types=model.config.task_types,
-                                   scenario_column=scenario_column)
+    return evaluate_by_scenario(model, holdout_data(model, holdout, text_keys, text_matrix))
 
 
 def train_and_save(

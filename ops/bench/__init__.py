@@ -100,7 +100,9 @@ def _machine(device: torch.device) -> dict[str, object]:
     return machine
 
 
-def _run_problem(problem: Problem, backends: list[str], device: torch.device, args) -> ProblemReport:
+def _run_problem(
+    problem: Problem, backends: list[str], device: torch.device, args: argparse.Namespace
+) -> ProblemReport:
     inputs = make_inputs(problem)
     entries: list[tuple[contenders.Contender, str | None]] = [
         (contenders.torch_embedding_bag(problem, inputs, device), None)
@@ -122,13 +124,15 @@ def _header(machine: dict[str, object], bandwidth: Bandwidth) -> list[str]:
         f"device {machine['device']} ({where}), torch {machine['torch']}, {machine['threads']} threads",
         f"load average before (1/5/15 min): {load} -- the machine may be shared with other jobs",
         f"fbgemm TBE: {machine['fbgemm']}",
-        f"OMP_WAIT_POLICY={machine['omp_wait_policy']}: torch's and FBGEMM's OpenMP threads spin "
-        "while waiting unless it is PASSIVE, which on a loaded machine slows them (and us) badly",
+        f"OMP_WAIT_POLICY={machine['omp_wait_policy']}: unless PASSIVE, torch's and FBGEMM's OpenMP "
+        "threads spin while they wait, which on a loaded machine slows every contender",
         bandwidth.describe(),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark with command-line arguments `argv` (default: sys.argv[1:]) and returns
+    the exit status; bad arguments exit 2 with a message naming the flag."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:

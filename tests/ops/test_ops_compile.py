@@ -13,18 +13,24 @@ from ops.library import embedding_bag_op, grad_per_sample_weights_op, grad_weigh
 
 MIXED = CASES[0]
 BACKENDS = ["reference", "cpu"]
+GPU_BACKENDS = [pytest.param(b, marks=pytest.mark.gpu) for b in ("cuda", "triton")]
+
+
+def _device(backend: str) -> str:
+    return "cuda" if backend in ("cuda", "triton") else "cpu"
 
 
 def _bags(backend: str, **kwargs) -> tuple[FusedEmbeddingBag, FusedEmbeddingBag]:
     torch.manual_seed(0)
-    eager = FusedEmbeddingBag(list(MIXED.rows), list(MIXED.dims), backend=backend, **kwargs)
-    compiled = FusedEmbeddingBag(list(MIXED.rows), list(MIXED.dims), backend=backend, **kwargs)
+    device = _device(backend)
+    eager = FusedEmbeddingBag(list(MIXED.rows), list(MIXED.dims), backend=backend, device=device, **kwargs)
+    compiled = FusedEmbeddingBag(list(MIXED.rows), list(MIXED.dims), backend=backend, device=device, **kwargs)
     compiled.load_state_dict(eager.state_dict())
     return eager, compiled
 
 
 def _loss_and_grads(bag, seed: int, compile_kwargs: dict | None = None):
-    x = make_inputs(MIXED, seed=seed, weighted=True)
+    x = make_inputs(MIXED, seed=seed, weighted=True, device=str(bag.weight.device))
     psw = x.per_sample_weights.requires_grad_()
 
     def loss(indices, offsets, per_sample_weights):
@@ -57,8 +63,12 @@ def test_custom_ops_pass_torch_library_opcheck(backend, op):
     torch.library.opcheck(op, _op_arguments(op, backend))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, *GPU_BACKENDS])
 def test_compiled_module_traces_in_one_graph_and_matches_eager(backend):
+    if _device(backend) == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    if backend == "triton":
+        pytest.importorskip("triton")
     eager, compiled = _bags(backend)
 
     expected = _loss_and_grads(eager, seed=0)

@@ -258,7 +258,7 @@ class Bench:
                     power >= c.power and at_target is not None and mean_to_decision < at_target
                 )
         self.say(
-            "  (mean to decision counts runs that never decide as the horizon; each scenario's sequential\n"
+            "  (mean to decision counts runs that never decide at the horizon; each scenario's sequential\n"
             "   test is planned for the users its fixed-horizon test needs; ratio = mean to decision / fixed)"
         )
 

@@ -67,7 +67,8 @@ def render_html(report: dict[str, Any]) -> str:
         _section("Holdout metrics", _metrics_table(report["metrics"]) + _img(_metrics_plot(report))),
         _section("Blessing", _blessing(report)),
         _section("Training curves", _img(_training_plot(report["training"]))),
-        _section("Canary", _canary_table(report["canary"]) + _img(_canary_plot(report["canary"]))),
+        _section("Canary", _canary_table(report["canary"]) + _img(_canary_plot(report["canary"]))
+                 + _img(_sequence_plot(report["canary"]))),
         _section("Timings (s)", _table(["step", "seconds"],
                                        [[k, f"{v:.1f}"] for k, v in report["timings_s"].items()])),
     ]
@@ -154,7 +155,7 @@ def _canary_table(canary: dict) -> str:
     keys = ("requests", "ctr", "cvr", "p50_ms", "p99_ms", "errors")
     rows = [[arm, *(_fmt(stats.get(k)) for k in keys)] for arm, stats in arms.items()]
     decision = html.escape(str(canary.get("decision")))
-    reason = html.escape(str(canary.get("reason", "")))
+    reason = html.escape("; ".join(canary.get("reasons") or [canary.get("reason", "")]))
     return f"<p>Decision: <b>{decision}</b> {reason}</p>" + (
         _table(["arm", *keys], rows) if rows else ""
     )
@@ -220,3 +221,32 @@ def _canary_plot(canary: dict) -> bytes | None:
                  color=["#1f77b4", "#ff7f0e"][: len(names)])
         axis.set_title(title)
     return _png(figure)
+
+
+def _sequence_plot(canary: dict) -> bytes | None:
+    """Each metric's canary-vs-primary estimate with its anytime-valid confidence sequence."""
+    analysis = canary.get("analysis") or {}
+    trail = analysis.get("trail") or []
+    difference = analysis.get("difference", "relative")
+    metrics = sorted({name for look in trail for name in look.get("metrics", {})})
+    if not metrics:
+        return None
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3), squeeze=False)
+    for axis, name in zip(axes[0], metrics, strict=True):
+        looks = [look for look in trail if name in look.get("metrics", {})]
+        requests = [look["requests"] for look in looks]
+        estimate = [look["metrics"][name]["estimate"] for look in looks]
+        low = [(look["metrics"][name]["interval"] or [None, None])[0] for look in looks]
+        high = [(look["metrics"][name]["interval"] or [None, None])[1] for look in looks]
+        axis.fill_between(requests, _floats(low), _floats(high), alpha=0.25,
+                          label="confidence sequence")
+        axis.plot(requests, _floats(estimate), marker=".", label="estimate")
+        axis.axhline(0.0, color="#888888", linewidth=0.8)
+        axis.set(title=f"{name}: canary vs primary", xlabel="requests",
+                 ylabel=f"{difference} difference")
+        axis.legend(fontsize=7)
+    return _png(figure)
+
+
+def _floats(values: list) -> list[float]:
+    return [float("nan") if value is None else float(value) for value in values]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -25,6 +26,28 @@ def mlp(input_dim: int, widths: Sequence[int], dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class Gate(nn.Linear):
+    """Softmax gate logits over experts. With scenarios, each scenario adds its own linear term,
+    zero at the start, so an unseen scenario (index 0) keeps the shared gate."""
+
+    def __init__(self, input_dim: int, num_experts: int, num_scenarios: int = 0) -> None:
+        super().__init__(input_dim, num_experts)
+        self.per_scenario = None
+        if num_scenarios:
+            self.per_scenario = nn.Linear(input_dim, num_experts * num_scenarios)
+            nn.init.zeros_(self.per_scenario.weight)
+            nn.init.zeros_(self.per_scenario.bias)
+
+    def forward(self, x: torch.Tensor, scenario: torch.Tensor | None = None) -> torch.Tensor:
+        logits = super().forward(x)
+        if self.per_scenario is None:
+            return logits
+        if scenario is None:
+            raise ValueError("this gate is scenario-aware: pass the scenario index of each row")
+        every = self.per_scenario(x).view(len(x), -1, self.out_features)
+        return logits + every[torch.arange(len(x), device=x.device), scenario]
+
+
 def mix(gate_logits: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
     """Softmax-weighted sum of experts [B, E, D] by gate logits [B, E]."""
     # a broadcast product, not einsum: its batched 1xE @ ExD matmuls cost ~15% of a training step
@@ -34,7 +57,7 @@ def mix(gate_logits: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
 class PerTaskMLP(nn.Module):
     """One MLP per task; with independent inputs, task t reads only its own copy of the input."""
 
-    def __init__(self, input_dim: int, num_tasks: int, config, independent: bool) -> None:
+    def __init__(self, input_dim: int, num_tasks: int, config, *, independent: bool) -> None:
         super().__init__()
         self.nets = nn.ModuleList(
             mlp(input_dim, config.expert_hidden, config.dropout) for _ in range(num_tasks)
@@ -42,7 +65,8 @@ class PerTaskMLP(nn.Module):
         self.independent = independent
         self.output_dim = config.expert_hidden[-1]
 
-    def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(self, inputs: Sequence[torch.Tensor], scenario: torch.Tensor | None = None
+                ) -> list[torch.Tensor]:
         return [net(inputs[t if self.independent else 0]) for t, net in enumerate(self.nets)]
 
 
@@ -55,7 +79,8 @@ class SharedBottom(nn.Module):
         self.num_tasks = num_tasks
         self.output_dim = config.expert_hidden[-1]
 
-    def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(self, inputs: Sequence[torch.Tensor], scenario: torch.Tensor | None = None
+                ) -> list[torch.Tensor]:
         shared = self.bottom(inputs[0])
         return [shared] * self.num_tasks
 
@@ -63,20 +88,21 @@ class SharedBottom(nn.Module):
 class MMoE(nn.Module):
     """Multi-gate mixture of experts (Ma et al., KDD 2018): shared experts, one softmax gate per task."""
 
-    def __init__(self, input_dim: int, num_tasks: int, config) -> None:
+    def __init__(self, input_dim: int, num_tasks: int, config, num_scenarios: int = 0) -> None:
         super().__init__()
         self.experts = nn.ModuleList(
             mlp(input_dim, config.expert_hidden, config.dropout) for _ in range(config.num_experts)
         )
         self.gates = nn.ModuleList(
-            nn.Linear(input_dim, config.num_experts) for _ in range(num_tasks)
+            Gate(input_dim, config.num_experts, num_scenarios) for _ in range(num_tasks)
         )
         self.output_dim = config.expert_hidden[-1]
 
-    def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(self, inputs: Sequence[torch.Tensor], scenario: torch.Tensor | None = None
+                ) -> list[torch.Tensor]:
         x = inputs[0]
         experts = torch.stack([expert(x) for expert in self.experts], dim=1)
-        return [mix(gate(x), experts) for gate in self.gates]
+        return [mix(gate(x, scenario), experts) for gate in self.gates]
 
 
 class ExtractionLevel(nn.Module):
@@ -84,7 +110,8 @@ class ExtractionLevel(nn.Module):
     task; task t's gate mixes its own and the shared experts; a shared gate (all levels but the
     last) mixes every expert into the next level's shared input."""
 
-    def __init__(self, input_dim: int, num_tasks: int, config, last: bool) -> None:
+    def __init__(self, input_dim: int, num_tasks: int, config, *, last: bool,
+                 num_scenarios: int = 0) -> None:
         super().__init__()
         shared, specific = config.num_experts, config.specific_experts
 
@@ -96,42 +123,47 @@ class ExtractionLevel(nn.Module):
         self.shared = experts(shared)
         self.specific = nn.ModuleList(experts(specific) for _ in range(num_tasks))
         self.task_gates = nn.ModuleList(
-            nn.Linear(input_dim, specific + shared) for _ in range(num_tasks)
+            Gate(input_dim, specific + shared, num_scenarios) for _ in range(num_tasks)
         )
-        self.shared_gate = None if last else nn.Linear(input_dim, num_tasks * specific + shared)
+        self.shared_gate = (
+            None if last else Gate(input_dim, num_tasks * specific + shared, num_scenarios)
+        )
 
     def forward(
-        self, task_inputs: Sequence[torch.Tensor], shared_input: torch.Tensor
+        self, task_inputs: Sequence[torch.Tensor], shared_input: torch.Tensor,
+        scenario: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         shared = [expert(shared_input) for expert in self.shared]
         outputs, every_expert = [], []
         for x, own, gate in zip(task_inputs, self.specific, self.task_gates, strict=True):
             mine = [expert(x) for expert in own]
             every_expert += mine
-            outputs.append(mix(gate(x), torch.stack(mine + shared, dim=1)))
+            outputs.append(mix(gate(x, scenario), torch.stack(mine + shared, dim=1)))
         if self.shared_gate is None:
             return outputs, None
-        return outputs, mix(self.shared_gate(shared_input), torch.stack(every_expert + shared, dim=1))
+        everything = torch.stack(every_expert + shared, dim=1)
+        return outputs, mix(self.shared_gate(shared_input, scenario), everything)
 
 
 class PLE(nn.Module):
     """Progressive layered extraction (Tang et al., RecSys 2020): `num_levels` stacked CGC levels."""
 
-    def __init__(self, input_dim: int, num_tasks: int, config) -> None:
+    def __init__(self, input_dim: int, num_tasks: int, config, num_scenarios: int = 0) -> None:
         super().__init__()
         width = config.expert_hidden[-1]
         self.levels = nn.ModuleList(
             ExtractionLevel(input_dim if level == 0 else width, num_tasks, config,
-                            last=level == config.num_levels - 1)
+                            last=level == config.num_levels - 1, num_scenarios=num_scenarios)
             for level in range(config.num_levels)
         )
         self.num_tasks = num_tasks
         self.output_dim = width
 
-    def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(self, inputs: Sequence[torch.Tensor], scenario: torch.Tensor | None = None
+                ) -> list[torch.Tensor]:
         task_inputs, shared = [inputs[0]] * self.num_tasks, inputs[0]
         for level in self.levels:
-            task_inputs, shared = level(task_inputs, shared)
+            task_inputs, shared = level(task_inputs, shared, scenario)
         return task_inputs
 
 
@@ -152,24 +184,29 @@ def chain_on_first(outputs: torch.Tensor, binary: Sequence[bool]) -> torch.Tenso
 
 @dataclass(frozen=True)
 class Architecture:
-    body: Callable[[int, int, object], nn.Module]
-    """(input width, number of tasks, ModelConfig) → module mapping inputs to per-task outputs."""
+    body: Callable[..., nn.Module]
+    """(input width, number of tasks, ModelConfig[, num_scenarios=S]) → module mapping the inputs
+    (and each row's scenario index, for gated bodies) to per-task representations."""
     independent_inputs: bool = False
     chain_tasks: bool = False
+    gated: bool = False
+    """Accepts `num_scenarios`: its gates can be scenario-aware."""
     summary: str = ""
 
 
 ARCHITECTURES: dict[str, Architecture] = {
     "single_task": Architecture(
-        lambda d, t, c: PerTaskMLP(d, t, c, independent=True),
+        partial(PerTaskMLP, independent=True),
         independent_inputs=True,
         summary="one independent network per task (own embeddings, MLP, tower): the baseline",
     ),
     "shared_bottom": Architecture(SharedBottom, summary="one shared MLP, one tower per task"),
-    "mmoe": Architecture(MMoE, summary="shared experts mixed by one gate per task"),
-    "ple": Architecture(PLE, summary="shared and task-specific experts in stacked CGC levels"),
+    "mmoe": Architecture(MMoE, gated=True, summary="shared experts mixed by one gate per task"),
+    "ple": Architecture(
+        PLE, gated=True, summary="shared and task-specific experts in stacked CGC levels"
+    ),
     "esmm": Architecture(
-        lambda d, t, c: PerTaskMLP(d, t, c, independent=False),
+        partial(PerTaskMLP, independent=False),
         chain_tasks=True,
         summary="shared embeddings, one MLP per task; later binary tasks = P(first) x P(task | first)",
     ),

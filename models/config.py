@@ -21,6 +21,8 @@ class ModelConfig:
     `tasks` name label columns; `task_types` maps a task to "binary" (the default),
     "regression" or "regression_log1p". `num_experts` is MMoE's expert count and PLE's shared
     experts per level; PLE adds `specific_experts` per task per level, over `num_levels` levels.
+    `scenario_feature` (a categorical column, e.g. surface) makes MMoE's / PLE's gates
+    scenario-aware: each scenario adds its own term to every gate.
     """
 
     architecture: str = "mmoe"
@@ -35,6 +37,7 @@ class ModelConfig:
     text_projection_dim: int = 32
     dropout: float = 0.0
     embedding_backend: str = "auto"
+    scenario_feature: str = ""
 
     def __post_init__(self) -> None:
         from models.architectures import ARCHITECTURES
@@ -60,6 +63,12 @@ class ModelConfig:
                 f"{self.architecture} needs the first task binary (e.g. click) and a later binary "
                 "task that implies it (e.g. conversion)",
             )
+        _require(
+            not self.scenario_feature or ARCHITECTURES[self.architecture].gated,
+            "model.scenario_feature",
+            "scenario-aware gating needs a gated architecture: one of "
+            f"{sorted(n for n, a in ARCHITECTURES.items() if a.gated)}",
+        )
         _require(self.embedding_dim >= 1, "model.embedding_dim", "must be >= 1")
         _require(self.num_experts >= 1, "model.num_experts", "must be >= 1")
         _require(self.specific_experts >= 1, "model.specific_experts", "must be >= 1")

@@ -45,7 +45,12 @@ class MultiTaskRanker(nn.Module):
             + len(spec.numeric)
             + (config.text_projection_dim if spec.text else 0)
         )
-        self.body = architecture.body(input_dim, len(config.tasks), config)
+        self.scenario_index = self._scenario_index(spec, config)
+        scenarios = (
+            {} if self.scenario_index is None
+            else {"num_scenarios": spec.categorical[self.scenario_index].num_embeddings}
+        )
+        self.body = architecture.body(input_dim, len(config.tasks), config, **scenarios)
         self.towers = nn.ModuleList(
             nn.Sequential(
                 mlp(self.body.output_dim, config.tower_hidden, config.dropout),
@@ -95,7 +100,8 @@ class MultiTaskRanker(nn.Module):
         self, categorical: torch.Tensor, numeric: torch.Tensor, text: torch.Tensor | None
     ) -> torch.Tensor:
         """Raw outputs [B, num_tasks] from category indices [B, T], numbers [B, F], text [B, D]."""
-        representations = self.body(self._inputs(categorical, numeric, text))
+        scenario = None if self.scenario_index is None else categorical[:, self.scenario_index]
+        representations = self.body(self._inputs(categorical, numeric, text), scenario)
         outputs = torch.cat(
             [tower(r) for tower, r in zip(self.towers, representations, strict=True)], dim=1
         )
@@ -113,6 +119,16 @@ class MultiTaskRanker(nn.Module):
                                                           strict=True)],
             dim=1,
         )
+
+    @staticmethod
+    def _scenario_index(spec: FeatureSpec, config: ModelConfig) -> int | None:
+        if not config.scenario_feature:
+            return None
+        names = [f.name for f in spec.categorical]
+        if config.scenario_feature not in names:
+            raise ValueError(f"model.scenario_feature: {config.scenario_feature!r} is not a "
+                             f"categorical feature; choose one of {names}")
+        return names.index(config.scenario_feature)
 
     def _inputs(
         self, categorical: torch.Tensor, numeric: torch.Tensor, text: torch.Tensor | None

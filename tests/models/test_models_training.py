@@ -8,18 +8,6 @@ from pipelines.training_step import fit_ranker, time_split
 from factories import synthetic_frame, synthetic_text_table
 
 
-@pytest.mark.parametrize("architecture", ["mmoe", "shared_bottom"])
-def test_training_learns_the_synthetic_click_signal(architecture):
-    frame = synthetic_frame(rows=12000)
-    keys, matrix = synthetic_text_table()
-    config = ModelConfig(architecture=architecture, expert_hidden=(32,), num_experts=2,
-                         embedding_dim=8)
-    _, result = fit_ranker(frame.iloc[:10000], frame.iloc[10000:], keys, matrix, config,
-                           TrainConfig(epochs=3, batch_size=512), progress=False)
-    assert result.validation["click"]["auc"] > 0.7
-    assert len(result.history) >= 1 and result.best_epoch >= 1
-
-
 def test_training_is_reproducible_with_the_same_seed():
     frame = synthetic_frame(rows=3000)
     keys, matrix = synthetic_text_table()

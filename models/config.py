@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 # "dense": the tables join the Adam optimizer of the other weights (a dense gradient per step);
 # the others are fused into the embedding backward, which updates only the rows a batch touched.
 EMBEDDING_OPTIMIZERS = ("dense", "sgd", "adagrad", "rowwise_adagrad", "adam")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def _require(condition: bool, field_name: str, message: str) -> None:
@@ -117,6 +118,9 @@ class TrainConfig:
     # 0.4-1 click-AUC points lower on the default world at learning rates 0.01-0.1
     embedding_optimizer: str = "adam"
     embedding_learning_rate: float = 2e-3
+    # bfloat16 autocast of the forward: same AUC on the default world and the Census stand-in,
+    # 1.4-1.6x the samples/s on this AVX512-BF16 CPU; "auto" uses it where it is native
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "train.batch_size", "must be >= 1")
@@ -131,6 +135,8 @@ class TrainConfig:
             f"choose one of {', '.join(EMBEDDING_OPTIMIZERS)} (dense = Adam with the other weights)",
         )
         _require(self.embedding_learning_rate > 0, "train.embedding_learning_rate", "must be > 0")
+        _require(self.precision in PRECISIONS, "train.precision",
+                 f"choose one of {', '.join(PRECISIONS)}")
         from models.weighting import WEIGHTINGS
 
         _require(self.task_weighting in WEIGHTINGS, "train.task_weighting",

@@ -28,10 +28,21 @@ class TrainResult:
     samples_per_second: float = 0.0
 
 
+def uses_bfloat16(precision: str, device: torch.device) -> bool:
+    """"auto": where the hardware multiplies bfloat16 natively (AVX512-BF16/AMX, recent GPUs)."""
+    if precision != "auto":
+        return precision == "bfloat16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 class TrainingStep:
     """One optimisation step on a mini-batch, as `train` runs it (the step benchmark times it too).
 
-    Per-task losses become gradients through `config.task_weighting`. Dense weights use Adam;
+    The forward runs in bfloat16 autocast when `config.precision` asks for it (weights, losses
+    and optimizer state stay float32). Per-task losses become gradients through
+    `config.task_weighting`. Dense weights use Adam;
     the embedding tables use `config.embedding_optimizer`, fused into their backward (only the
     rows a batch touches are read and written) unless it is "dense".
     `close()` removes the fused optimizer's state from the model again.
@@ -46,6 +57,8 @@ class TrainingStep:
         fused = config.embedding_optimizer != "dense"
         if fused:
             model.set_embedding_optimizer(config.embedding_optimizer, config.embedding_learning_rate)
+        self.device_type = model.embeddings.weight.device.type
+        self.bfloat16 = uses_bfloat16(config.precision, model.embeddings.weight.device)
         self.weighting = WEIGHTINGS[config.task_weighting](
             torch.tensor([config.task_weights.get(t, 1.0) for t in model.config.tasks]), model
         )
@@ -61,7 +74,8 @@ class TrainingStep:
     def __call__(self, data: TrainingData, rows: np.ndarray) -> float:
         """Trains on `rows` of `data`; returns the batch's loss weighted by `train.task_weights`."""
         targets = data.batch_targets(rows)
-        outputs = self.model(*data.batch(rows))
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bfloat16):
+            outputs = self.model(*data.batch(rows)).float()
         losses = torch.stack([
             kind.loss(outputs[:, t], kind.target(targets[:, t]))
             for t, kind in enumerate(self.model.task_types)

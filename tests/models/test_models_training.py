@@ -82,3 +82,24 @@ def test_training_leaves_no_optimizer_state_in_the_model():
 def test_unknown_embedding_optimizer_names_the_choices():
     with pytest.raises(ValueError, match=r"train.embedding_optimizer: choose one of dense, sgd"):
         TrainConfig(embedding_optimizer="lamb")
+
+
+def test_precision_float32_never_autocasts_and_bfloat16_always_does():
+    from models.training import uses_bfloat16
+
+    cpu = torch.device("cpu")
+    assert not uses_bfloat16("float32", cpu)
+    assert uses_bfloat16("bfloat16", cpu)
+
+
+def test_bfloat16_training_keeps_float32_weights():
+    from models.training import TrainingStep
+
+    model, data = _tiny_model_and_data()
+    TrainingStep(model, TrainConfig(precision="bfloat16"))(data, np.arange(64))
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_unknown_precision_names_the_choices():
+    with pytest.raises(ValueError, match=r"train.precision: choose one of auto, float32, bfloat16"):
+        TrainConfig(precision="float16")

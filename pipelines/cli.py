@@ -170,7 +170,7 @@ def _k8s(args: argparse.Namespace) -> int:
     return run(args)
 
 
-BENCHMARKS = {"ops": "ops.bench", "canary": "pipelines.bench_canary"}
+BENCHMARKS = {"ops": "ops.bench", "train": "pipelines.bench_train", "canary": "pipelines.bench_canary"}
 
 
 def _bench(args: argparse.Namespace) -> int:

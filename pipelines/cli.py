@@ -12,6 +12,7 @@ EXAMPLES = {
     "run": "recforge run --profile smoke --output recforge-output",
     "compile": "recforge compile --output recforge-pipeline.yaml",
     "submit": "recforge submit --host http://localhost:8888 --experiment recforge",
+    "train": "recforge train --config examples/census_income.yaml",
     "bench": "recforge bench ops --small",
     "rollout": "recforge rollout watch --inference-service recforge-ranker --namespace recforge "
                "--prometheus-url http://prometheus:9090",
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from pipelines import cluster_cli, k8s_check
+    from pipelines import cluster_cli, k8s_check, tabular
     from serving import controller_cli
 
     parser = argparse.ArgumentParser(
@@ -86,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--registry-dir", default="/mnt/recforge/registry",
                         help="model registry path inside the pipeline's pods")
     cluster_cli.add_submit_arguments(submit)
+
+    train = command("train", "Train a multi-task model on your own CSV/Parquet data described by "
+                             "a config file.", _train)
+    tabular.add_arguments(train)
 
     bench = command("bench", "Run a benchmark; each prints ratios to a baseline measured in the "
                              "same run.", _bench)
@@ -156,6 +161,12 @@ def _submit(args: argparse.Namespace) -> int:
     from pipelines.cluster_cli import run_submit
 
     return run_submit(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pipelines.tabular import run
+
+    return run(args)
 
 
 def _rollout(args: argparse.Namespace) -> int:

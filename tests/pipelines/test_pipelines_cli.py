@@ -2,7 +2,7 @@ import pytest
 
 from pipelines.cli import main
 
-NOUNS = ("run", "compile", "submit", "bench", "rollout", "k8s", "serve")
+NOUNS = ("run", "compile", "submit", "train", "bench", "rollout", "k8s", "serve")
 
 
 @pytest.mark.parametrize("noun", NOUNS)

@@ -38,7 +38,12 @@ from models.fitting import TextTable, encode
 from models.metrics import auc
 from models.network import MultiTaskRanker
 from models.training import train, uses_bfloat16
-from pipelines.bench_train_data import DEFAULT_CACHE, load_simulator_data, simulator_training_dir
+from pipelines.bench_train_data import (
+    DEFAULT_CACHE,
+    load_simulator_data,
+    quiet_training_logs,
+    simulator_training_dir,
+)
 from pipelines.bench_train_deepctr import DeepCTRUnavailable, import_deepctr, train_deepctr
 from pipelines.bench_train_report import difference, mean_std
 from pipelines.tabular_config import load_tabular_config, tabular_config
@@ -252,11 +257,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         default=["single_task", "shared_bottom", "mmoe", "ple", "esmm"])
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N")
     parser.add_argument("--epochs", type=int,
-                        help="default: 2 on the simulator, the config file's on tabular data")
+                        help="default: 3 on the simulator, the config file's on tabular data")
     parser.add_argument("--batch-size", type=int, help="default: the dataset's training config")
     parser.add_argument("--learning-rate", type=float,
-                        help="default: the dataset's training config (also for the tables)")
-    parser.add_argument("--impressions", type=int, default=300_000,
+                        help="dense layers; default: the dataset's training config")
+    parser.add_argument("--embedding-learning-rate", type=float,
+                        help="embedding tables; default: the dataset's training config")
+    parser.add_argument("--impressions", type=int, default=150_000,
                         help="simulated impressions (20k users, 5k items, 14 days)")
     parser.add_argument("--training-dir", type=Path,
                         help="a pipeline run's build-training-set folder instead of simulating")
@@ -267,8 +274,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="rows of the generated stand-in's training file")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
     parser.add_argument("--precisions", nargs="+", choices=["auto", "float32", "bfloat16"],
-                        default=["auto", "float32"],
-                        help="ours once per precision (auto: bfloat16 where it is native)")
+                        default=["auto"],
+                        help="ours once per precision (auto: bfloat16 where it is native); "
+                             "add float32 to see both")
     parser.add_argument("--no-deepctr", action="store_true", help="ours only")
     parser.add_argument("--json", type=Path, help="also write every run here")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
@@ -277,6 +285,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
+    quiet_training_logs()
     with_deepctr = not args.no_deepctr
     if with_deepctr:
         try:
@@ -293,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_config = bench_training(data, args)
         print(f"\n{data.name}: {len(data.train)} train / {len(data.valid)} valid / "
               f"{len(data.test)} test rows, {train_config.epochs} epochs, batch "
-              f"{train_config.batch_size}, lr {train_config.learning_rate}, {len(seeds)} seeds, "
+              f"{train_config.batch_size}, lr {train_config.learning_rate} (tables "
+              f"{train_config.embedding_learning_rate}), {len(seeds)} seeds, "
               f"{args.threads} torch thread(s)", flush=True)
         runs = benchmark(data, args.architectures, seeds, train_config, args.precisions,
                          with_deepctr,
@@ -314,12 +324,12 @@ def bench_training(data: BenchData, args: argparse.Namespace) -> TrainConfig:
     """The dataset's training config with the command line's overrides; every epoch runs (the
     best one on validation is kept) so both implementations train the same number of rows."""
     base = data.training
-    epochs = args.epochs or (2 if data.name == "simulator" else base.epochs)
+    epochs = args.epochs or (3 if data.name == "simulator" else base.epochs)
     learning_rate = args.learning_rate or base.learning_rate
     return dataclasses.replace(
         base, epochs=epochs, patience=epochs, batch_size=args.batch_size or base.batch_size,
         learning_rate=learning_rate,
-        embedding_learning_rate=args.learning_rate or base.embedding_learning_rate,
+        embedding_learning_rate=args.embedding_learning_rate or base.embedding_learning_rate,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -63,6 +64,12 @@ def simulator_training_dir(
             shutil.rmtree(target)
         shutil.move(str(work / "set"), target)
     return target
+
+
+def quiet_training_logs() -> None:
+    """Benchmarks print their own lines: no per-epoch logs from training or data building."""
+    for name in ("models", "pipelines", "feast"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def load_simulator_data(training_dir: Path, holdout_days: int = 1) -> SimulatorData:

@@ -30,7 +30,12 @@ from models.distillation import distill, parameter_count
 from models.evaluation import evaluate
 from models.fitting import TextTable, encode, fit
 from models.network import MultiTaskRanker
-from pipelines.bench_train_data import SimulatorData, load_simulator_data, simulator_training_dir
+from pipelines.bench_train_data import (
+    SimulatorData,
+    load_simulator_data,
+    quiet_training_logs,
+    simulator_training_dir,
+)
 from pipelines.bench_train_report import table
 from pipelines.training_step import LAYOUT
 
@@ -138,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    quiet_training_logs()
     torch.set_num_threads(args.threads)
     directory = args.training_dir or simulator_training_dir(
         {"num_users": 20_000, "num_items": 5_000, "num_impressions": args.impressions})

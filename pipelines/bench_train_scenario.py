@@ -23,7 +23,12 @@ import torch
 from models.config import ModelConfig, TrainConfig
 from models.evaluation import evaluate
 from models.fitting import TextTable, encode, fit
-from pipelines.bench_train_data import SimulatorData, load_simulator_data, simulator_training_dir
+from pipelines.bench_train_data import (
+    SimulatorData,
+    load_simulator_data,
+    quiet_training_logs,
+    simulator_training_dir,
+)
 from pipelines.bench_train_report import difference, table
 from pipelines.training_step import LAYOUT, SCENARIO
 
@@ -74,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    quiet_training_logs()
     if not 0 < args.keep <= 1:
         parser.error("--keep must be in (0, 1]")
     torch.set_num_threads(args.threads)

@@ -27,7 +27,7 @@ from models.data import TrainingData
 from models.feature_spec import FeatureSpec
 from models.network import MultiTaskRanker
 from models.training import TrainingStep
-from pipelines.bench_train_data import load_simulator_data, simulator_training_dir
+from pipelines.bench_train_data import load_simulator_data, quiet_training_logs, simulator_training_dir
 from pipelines.training_step import LAYOUT
 
 
@@ -81,6 +81,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
+    quiet_training_logs()
     if args.threads:
         torch.set_num_threads(args.threads)
     training_dir = args.training_dir or simulator_training_dir(

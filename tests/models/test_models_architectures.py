@@ -122,3 +122,14 @@ def test_unknown_task_type_lists_the_choices():
 def test_esmm_needs_a_binary_first_task_and_a_later_one_that_implies_it():
     with pytest.raises(ValueError, match=r"model.tasks: esmm needs the first task binary"):
         ModelConfig(architecture="esmm", tasks=("click",))
+
+
+@pytest.mark.parametrize("widths", [(16,), (16, 8)])
+def test_experts_run_together_give_what_each_gives_alone(widths):
+    from models.architectures import expert_outputs, mlp
+
+    torch.manual_seed(0)
+    experts = torch.nn.ModuleList(mlp(12, widths, dropout=0.0) for _ in range(3))
+    x = torch.randn(5, 12)
+    torch.testing.assert_close(expert_outputs(experts, x),
+                               torch.stack([expert(x) for expert in experts], dim=1))

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -139,7 +139,7 @@ def load_artifact(path: Path) -> LoadedModel:
             f"{path / CONFIG}: format_version {config.get('format_version')!r} is not supported "
             f"(this RecForge reads {FORMAT_VERSION})"
         )
-    model_config = ModelConfig(**_tuples(config["model"]))
+    model_config = _model_config(config["model"], path / CONFIG)
     network = MultiTaskRanker(FeatureSpec.from_dict(config["features"]), model_config)
     network.load_state_dict(load_file(path / WEIGHTS), strict=True)
     network.eval()
@@ -160,6 +160,15 @@ def copy_artifact(source: Path, destination: Path) -> Path:
 def _model_config_dict(config: ModelConfig) -> dict[str, Any]:
     return {key: list(value) if isinstance(value, tuple) else value
             for key, value in asdict(config).items()}
+
+
+def _model_config(data: Mapping[str, Any], source: Path) -> ModelConfig:
+    """Keys missing from older artifacts take their defaults; unknown ones are refused."""
+    unknown = sorted(set(data) - {f.name for f in fields(ModelConfig)})
+    if unknown:
+        raise ArtifactError(f"{source}: model fields {unknown} are unknown to this RecForge; "
+                            "the artifact was written by a newer version")
+    return ModelConfig(**_tuples(data))
 
 
 def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -58,3 +58,35 @@ def test_column_sources_name_every_required_column_once(tiny_artifact):
     assert sorted(listed) == sorted(model.required_columns)
     assert "device" in model.column_sources["request"]
     assert "text_embedding" in model.column_sources["item"]
+
+
+def _rewrite_config(artifact, destination, change):
+    import hashlib
+    import shutil
+
+    shutil.copytree(artifact, destination)
+    config = json.loads((destination / "config.json").read_text())
+    change(config["model"])
+    (destination / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((destination / "manifest.json").read_text())
+    manifest["sha256"]["config.json"] = hashlib.sha256(
+        (destination / "config.json").read_bytes()).hexdigest()
+    (destination / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_an_artifact_written_before_task_types_and_scenarios_still_loads(tiny_artifact, tmp_path):
+    def drop_new_fields(model):
+        for key in ("task_types", "specific_experts", "num_levels", "scenario_feature"):
+            model.pop(key)
+
+    _rewrite_config(tiny_artifact, tmp_path / "v1", drop_new_fields)
+    old = load_artifact(tmp_path / "v1")
+    frame = frame_columns(old, rows=5)
+    np.testing.assert_array_equal(old.score(frame)["click"],
+                                  load_artifact(tiny_artifact).score(frame)["click"])
+
+
+def test_an_artifact_from_a_newer_version_is_refused_by_name(tiny_artifact, tmp_path):
+    _rewrite_config(tiny_artifact, tmp_path / "future", lambda model: model.update(hyper=1))
+    with pytest.raises(ArtifactError, match=r"model fields \['hyper'\] are unknown"):
+        load_artifact(tmp_path / "future")

@@ -41,10 +41,12 @@ def study(data: SimulatorData, scenario: str, keep: float, seeds: Sequence[int],
     mine = (train[SCENARIO] == scenario).to_numpy()
     train = train[~mine | (rng.random(len(train)) < keep)]
     alone = train[train[SCENARIO] == scenario]
-    print(f"{scenario}: {len(alone)} training rows ({int(alone['click'].sum())} clicks, "
-          f"{int(alone['conversion'].sum())} conversions); all surfaces: {len(train)}", flush=True)
-    target_valid = valid[valid[SCENARIO] == scenario]
     target_test = test[test[SCENARIO] == scenario]
+    print(f"{scenario}: {len(alone)} training rows ({int(alone['click'].sum())} clicks, "
+          f"{int(alone['conversion'].sum())} conversions); all surfaces: {len(train)}; test rows "
+          f"{len(target_test)} ({int(target_test['click'].sum())} clicks, "
+          f"{int(target_test['conversion'].sum())} conversions)", flush=True)
+    target_valid = valid[valid[SCENARIO] == scenario]
     base = ModelConfig()
     variants = {
         "alone": (alone, target_valid, base),
@@ -75,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the surface with little data: home, search or product_page")
     parser.add_argument("--keep", type=float, default=0.1,
                         help="share of that surface's training rows kept")
+    parser.add_argument("--holdout-days", type=int, default=2,
+                        help="test days: more of them give the small surface more test positives")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
@@ -85,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     directory = args.training_dir or simulator_training_dir(
         {"num_users": 20_000, "num_items": 5_000, "num_impressions": args.impressions})
-    data = load_simulator_data(directory)
+    data = load_simulator_data(directory, holdout_days=args.holdout_days)
     if args.scenario not in set(data.split.train[SCENARIO]):
         parser.error(f"--scenario {args.scenario!r} is not a surface of this data; choose one of "
                      f"{sorted(set(data.split.train[SCENARIO]))}")

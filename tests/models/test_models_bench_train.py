@@ -97,7 +97,7 @@ def test_the_cold_start_study_compares_layouts_with_and_without_text():
     small = ModelConfig(expert_hidden=(8,), num_experts=2, embedding_dim=4)
     results = study(data, [1], small, TrainConfig(epochs=1, batch_size=512))
     assert set(results) == set(LAYOUTS)
-    assert {"cold click AUC", "warm click AUC"} <= set(results["ids + text"])
+    assert {"cold click AUC", "warm click AUC"} <= set(results["ids only + text"])
 
 
 def test_the_scenario_study_trains_alone_shared_and_with_scenario_gates():

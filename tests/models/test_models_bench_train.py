@@ -108,3 +108,21 @@ def test_the_scenario_study_trains_alone_shared_and_with_scenario_gates():
                     train_config=TrainConfig(epochs=1, batch_size=512))
     assert list(results) == ["alone", "shared", "shared, scenario gates"]
     assert all(len(values["click AUC"]) == 1 for values in results.values())
+
+
+def test_the_step_benchmark_times_each_optimizer_against_the_first(tmp_path, capsys):
+    import pandas as pd
+
+    from pipelines.bench_train_step import main as step_main
+
+    frame = synthetic_frame(rows=3000)
+    frame["request_id"] = np.arange(len(frame)) // 10
+    frame.to_parquet(tmp_path / "training.parquet")
+    keys, matrix = synthetic_text_table()
+    pd.DataFrame({"item_id": keys, "text_embedding": list(matrix)}).to_parquet(
+        tmp_path / "text_embeddings.parquet")
+    assert step_main(["--training-dir", str(tmp_path), "--steps", "2", "--rounds", "1",
+                      "--batch-size", "64", "--optimizers", "dense", "adam",
+                      "--precisions", "float32"]) == 0
+    printed = capsys.readouterr().out
+    assert "dense, float32" in printed and "adam, float32" in printed and "1.00x" in printed

@@ -39,6 +39,10 @@ class CategoricalFeature:
 
     def lookup(self, values: Any) -> np.ndarray:
         """1 + position in the vocabulary; 0 for unknown or missing values."""
+        if self._direct(values):
+            # a served request's arrays already have the vocabulary's type: skip pandas (~0.1 ms
+            # per column, most of a 100-candidate request's encoding)
+            return (self._index.get_indexer(values) + 1).astype(np.int64)
         series = pd.Series(values)
         if self.vocabulary and isinstance(self.vocabulary[0], str):
             series = series.astype(object).where(series.notna(), None).map(
@@ -47,6 +51,19 @@ class CategoricalFeature:
         elif self.vocabulary:
             series = pd.to_numeric(series, errors="coerce")
         return (self._index.get_indexer(series.to_numpy()) + 1).astype(np.int64)
+
+    def _direct(self, values: Any) -> bool:
+        """Whether `values` can be looked up as they are: numbers for a numeric vocabulary,
+        text (or None) for a text one."""
+        if not isinstance(values, np.ndarray) or values.ndim != 1 or not self.vocabulary:
+            return False
+        if isinstance(self.vocabulary[0], str):
+            return values.dtype.kind == "U" or (
+                values.dtype.kind == "O" and all(v is None or isinstance(v, str) for v in values)
+            )
+        return values.dtype.kind in "iu" or (
+            values.dtype.kind == "f" and isinstance(self.vocabulary[0], float)
+        )
 
 
 @dataclass(frozen=True)
@@ -146,7 +163,7 @@ class FeatureSpec:
             values = frame.get(feature.name)
             if values is None:
                 continue
-            scaled = (_scaled_input(pd.Series(values), feature.log1p) - feature.mean) / feature.std
+            scaled = (_scaled_input(values, feature.log1p) - feature.mean) / feature.std
             numeric[:, f] = np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0)
         text = None
         if self.text is not None and with_text:
@@ -186,8 +203,13 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _scaled_input(values: pd.Series, log1p: bool) -> np.ndarray:
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+def _scaled_input(values: Any, log1p: bool) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        numbers = values.astype(np.float64)
+    else:
+        numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
     numbers = np.where(np.isfinite(numbers), numbers, np.nan)
     return np.log1p(np.clip(numbers, 0.0, None)) if log1p else numbers
 

@@ -126,3 +126,14 @@ def test_the_step_benchmark_times_each_optimizer_against_the_first(tmp_path, cap
                       "--precisions", "float32"]) == 0
     printed = capsys.readouterr().out
     assert "dense, float32" in printed and "adam, float32" in printed and "1.00x" in printed
+
+
+def test_the_distillation_study_reports_quality_size_and_latency(capsys):
+    from models.config import TrainConfig
+    from pipelines.bench_train_distill import study
+
+    study(_tiny_simulator(), seeds=[1], train_config=TrainConfig(epochs=1, batch_size=512),
+          alpha=0.9, candidates=20, repeats=2)
+    printed = capsys.readouterr().out
+    assert "student distilled" in printed and "parameters" in printed
+    assert "serving latency (score_ms)" in printed

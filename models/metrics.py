@@ -99,7 +99,7 @@ def binary_metrics(
 
 
 def regression_metrics(
-    labels: np.ndarray, predictions: np.ndarray, users: np.ndarray | None,  # noqa: ARG001
+    labels: np.ndarray, predictions: np.ndarray, users: np.ndarray | None,
     lists: np.ndarray | None,
 ) -> dict:
     error = np.asarray(predictions, dtype=np.float64) - np.asarray(labels, dtype=np.float64)

@@ -20,7 +20,7 @@ class TaskWeighting(nn.Module):
     """Turns per-task losses [T] into gradients on the model's parameters (and on its own, which
     the training step optimises with the dense weights)."""
 
-    def __init__(self, weights: torch.Tensor, model: nn.Module) -> None:  # noqa: ARG002
+    def __init__(self, weights: torch.Tensor, model: nn.Module) -> None:
         super().__init__()
         self.register_buffer("weights", weights)
 

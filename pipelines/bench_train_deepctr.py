@@ -65,7 +65,7 @@ def import_deepctr() -> ModuleType:
     return package
 
 
-def _no_version_check(version: str) -> None:  # noqa: ARG001
+def _no_version_check(version: str) -> None:
     """Stands in for deepctr_torch.utils.check_version, which calls PyPI from a thread."""
 
 

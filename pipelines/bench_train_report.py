@@ -7,8 +7,11 @@ from collections.abc import Mapping, Sequence
 
 
 def mean_std(values: Sequence[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4f} ± {spread:.4f}"
+    """Several values: mean ± std; one value: itself (whole numbers without decimals)."""
+    if len(values) == 1:
+        value = values[0]
+        return f"{value:.0f}" if float(value).is_integer() else f"{value:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
 def difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.sim_world import Impressions, Requests, World
+from pipelines.sim_world import Requests, World
 from serving.analysis import UserMoments
 
 _CHUNK_IMPRESSIONS = 1_000_000
@@ -76,7 +76,7 @@ def user_model_from_world(world: World, requests_per_user: int, rng: np.random.G
         requests = Requests(user_idx, context.ts_us, context.device, context.surface)
         shown = world.expand(requests, world.logging_policy_slates(requests.ts_us, rng))
         click = world.click_probability(shown)
-        both = click * _conversion_probability(world, shown)
+        both = click * world.conversion_probability(shown)
         for row, values in enumerate((np.ones_like(click), click, click**2, both, both**2)):
             sums[row] += np.bincount(shown.user_idx, values, num_users)
     impressions, click, click_sq, both, both_sq = sums
@@ -89,13 +89,6 @@ def user_model_from_world(world: World, requests_per_user: int, rng: np.random.G
         conversion=np.clip(both_mean / click_mean, 0.0, 1.0),
         slate_size=world.config.slate_size,
     )
-
-
-def _conversion_probability(world: World, shown: Impressions) -> np.ndarray:
-    """Noise-free conversion probability given a click, the twin of ``World.click_probability``
-    (which the World does not expose for conversions yet, hence its internals here)."""
-    logit = world.conversion_intercept + world._conversion_logit(shown, world._taste_match(shown))
-    return 1.0 / (1.0 + np.exp(-logit))
 
 
 def _between_user_means(total: np.ndarray, total_sq: np.ndarray, count: np.ndarray) -> np.ndarray:

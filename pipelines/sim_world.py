@@ -295,6 +295,10 @@ class World:
         """Noise-free click probability of each impression (what an oracle ranker knows)."""
         return _sigmoid(self.click_intercept + self._click_logit(imp, self._taste_match(imp)))
 
+    def conversion_probability(self, imp: Impressions) -> np.ndarray:
+        """Noise-free conversion probability of each impression given a click (its twin)."""
+        return _sigmoid(self.conversion_intercept + self._conversion_logit(imp, self._taste_match(imp)))
+
     def draw_outcomes(self, imp: Impressions, rng: np.random.Generator) -> Outcomes:
         """Sample click, conversion (only after a click) and dwell for each impression."""
         n = len(imp)

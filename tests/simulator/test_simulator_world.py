@@ -194,3 +194,12 @@ def test_sampled_requests_look_like_the_logged_ones(small_sim):
         assert 1 <= user_id <= config.num_users
         assert config.start_time <= ts < config.start_time + timedelta(days=config.days)
         assert device in DEVICES and surface in SURFACES
+
+
+def test_logged_conversions_fit_the_conversion_probability_better_than_the_mean_rate(small_sim):
+    clicked = small_sim.events[small_sim.events["click"] == 1]
+    conversion = clicked["conversion"].to_numpy()
+    truth = small_sim.world.conversion_probability(_impressions(clicked))
+    assert np.all((truth > 0) & (truth < 1))
+    flat = np.full_like(truth, conversion.mean())
+    assert _log_likelihood(conversion, truth) > _log_likelihood(conversion, flat)

@@ -12,6 +12,7 @@ from serving.analysis.guardrails import GuardrailCheck, GuardrailLimits, Serving
 from serving.analysis.moments import (
     FIELDS,
     METRICS,
+    STATISTICS,
     RatioEstimate,
     RatioMetric,
     UserMoments,
@@ -32,6 +33,7 @@ from serving.analysis.srm import SrmResult, srm_test
 __all__ = [
     "FIELDS",
     "METRICS",
+    "STATISTICS",
     "ArmWindow",
     "Comparison",
     "GuardrailCheck",

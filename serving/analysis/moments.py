@@ -17,6 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 FIELDS = ("impressions", "clicks", "conversions")
+# (i, j) with i <= j: the distinct entries of the symmetric products matrix
+PRODUCT_PAIRS = tuple((i, j) for i in range(len(FIELDS)) for j in range(i, len(FIELDS)))
+# The moments as named numbers (how a server exports them as counters): users, Σ per field,
+# Σ of per-user products ("clicks_x_impressions" is Σ_u clicks_u · impressions_u)
+STATISTICS = (
+    "users",
+    *FIELDS,
+    *(f"{FIELDS[j]}_x_{FIELDS[i]}" for i, j in PRODUCT_PAIRS),
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,23 @@ class UserMoments:
         if np.any(sums < 0) or np.any(np.diag(products) < 0) or not np.allclose(products, products.T):
             raise ValueError("sums/products: expected non-negative sums and a symmetric products matrix")
         return cls(np.float64(users), sums, products)
+
+    @classmethod
+    def from_statistics(cls, values: dict[str, float]) -> UserMoments:
+        """From ``{name: value}`` over ``STATISTICS`` (e.g. counters read back from Prometheus)."""
+        missing = [name for name in STATISTICS if name not in values]
+        if missing:
+            raise ValueError(f"statistics: missing {missing}; expected all of {list(STATISTICS)}")
+        products = np.zeros((3, 3))
+        for (i, j), name in zip(PRODUCT_PAIRS, STATISTICS[1 + len(FIELDS) :], strict=True):
+            products[i, j] = products[j, i] = values[name]
+        return cls.from_sums(values["users"], [values[field] for field in FIELDS], products)
+
+    def statistics(self) -> dict[str, float]:
+        """The inverse of :meth:`from_statistics` (one unbatched arm)."""
+        products = [float(self.products[i, j]) for i, j in PRODUCT_PAIRS]
+        sums = [float(value) for value in self.sums]
+        return dict(zip(STATISTICS, [float(self.n), *sums, *products], strict=True))
 
     @classmethod
     def empty(cls) -> UserMoments:

@@ -9,11 +9,15 @@ from typing import Any
 
 from serving.base import RankingModelBase
 from serving.feature_source import (
+    DEFAULT_ONLINE,
     ITEM_KEY,
     USER_KEY,
     FeastOnlineSource,
+    FeatureLookup,
     FeatureSource,
     NoFeatureSource,
+    OnlineFeatures,
+    OnlineFeaturesConfig,
     assemble_frame,
 )
 from serving.prometheus_metrics import PredictorMetrics, install_outcome_route
@@ -24,6 +28,7 @@ from serving.protocol import (
     RankedResponse,
     RankRequest,
     RequestLimits,
+    check_feature_version,
 )
 from serving.ranking import DEFAULT_RANKING, RankingConfig, rank_order
 
@@ -31,9 +36,11 @@ from serving.ranking import DEFAULT_RANKING, RankingConfig, rank_order
 class RankingPredictor(RankingModelBase):
     """Ranks a user's candidate items with a multi-task model artifact.
 
-    Features come from the request (forwarded by :class:`serving.transformer.FeastTransformer`),
-    else from the Feast online store in-process when ``feature_repo`` is given, else the model's
-    defaults. Scoring runs in the server's thread pool, so health checks are never blocked.
+    Features come from the request (forwarded by :class:`serving.transformer.FeastTransformer`,
+    which stamps it with the model version they are for: another version is refused, HTTP 409),
+    else from the Feast online store in-process when ``feature_repo`` is given (item features from
+    memory, see :class:`serving.feature_source.OnlineFeatures`), else the model's defaults.
+    Scoring runs in the server's thread pool, so health checks are never blocked.
     """
 
     def __init__(
@@ -44,12 +51,14 @@ class RankingPredictor(RankingModelBase):
         feature_repo: str | Path | None = None,
         limits: RequestLimits = DEFAULT_LIMITS,
         ranking: RankingConfig = DEFAULT_RANKING,
+        online: OnlineFeaturesConfig = DEFAULT_ONLINE,
         worker_init: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name, limits)
         self.artifact_dir = Path(artifact_dir)
         self.feature_repo = None if feature_repo is None else Path(feature_repo)
         self.ranking = ranking
+        self.online = online
         self.worker_init = worker_init
         self.model: Any = None
         self.source: FeatureSource = NoFeatureSource()
@@ -62,7 +71,13 @@ class RankingPredictor(RankingModelBase):
         except ValueError as error:  # ArtifactError: missing, modified or unsupported
             raise ValueError(f"artifact: {error}") from error
         if self.feature_repo is not None:
-            self.source = FeastOnlineSource(self.feature_repo)
+            items = next((f.vocabulary for f in self.model.spec.categorical if f.name == ITEM_KEY), ())
+            self.source = OnlineFeatures(
+                FeastOnlineSource(self.feature_repo, redis_timeout_s=self.online.redis_timeout_s),
+                model_name=self.name,
+                config=self.online,
+                preload_items=items,
+            )
         self.metrics = PredictorMetrics(self.name, self.model.version)
         install_outcome_route()
         self.ready = True
@@ -87,19 +102,22 @@ class RankingPredictor(RankingModelBase):
 
     def rank(self, request: ParsedRequest) -> RankedResponse:
         """Rank every instance of a parsed request (synchronous; for in-process callers too)."""
+        check_feature_version(request, self.model.version)
         return RankedResponse(request=request, results=tuple(self._rank_one(i) for i in request.instances))
 
     def _rank_one(self, instance: RankRequest) -> RankedList:
-        features = instance.features
-        if features is None:
-            features = self.source.fetch(instance.user_id, instance.item_ids)
-        frame = assemble_frame(instance, features, self.model.required_columns)
+        if instance.features is None:
+            found = self.source.lookup(instance.user_id, instance.item_ids)
+        else:
+            found = FeatureLookup(instance.features, degraded=instance.degraded)
+        frame = assemble_frame(instance, found.columns, self.model.required_columns)
         scores = self.model.score(frame)
         order = rank_order(scores, self.ranking, conversion_given_click=False)
         return RankedList(
             item_ids=instance.item_ids[order],
             scores={task: scores[task][order] for task in self.model.tasks},
             model_version=self.model.version,
+            degraded=found.degraded,
         )
 
     def get_output_types(self) -> list[dict]:
@@ -115,6 +133,7 @@ class RankingPredictor(RankingModelBase):
             "feature_repo": self.feature_repo,
             "limits": self.limits,
             "ranking": self.ranking,
+            "online": self.online,
             "worker_init": self.worker_init,
         }
 

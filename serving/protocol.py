@@ -20,12 +20,19 @@ BYTES [1] and ``hour`` INT32 [1]. V2 outputs, in ranked order: ``ranked_item_ids
 and one FP32 [N] tensor per task (``click``, ``conversion``).
 
 An instance may also carry ``features`` (column -> N values): the Feast transformer forwards the
-online features it looked up this way, so the predictor behind it needs no feature store.
+online features it looked up this way, so the predictor behind it needs no feature store. It also
+stamps the body with ``feature_version`` (V2: the request parameter of that name), the model version
+the features were looked up for; a predictor serving another version refuses the request with
+HTTP 409 naming both (:class:`FeatureVersionMismatch`), so features and model move together.
+
+A ranked list answered with default features because the online store failed carries
+``degraded`` (V1: in the prediction; V2: a response parameter), a sentence naming the cause.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,8 +48,15 @@ CONTEXT_FIELDS = ("device", "surface", "hour")
 MAX_CONTEXT_TEXT = 64
 _V2_INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
 _V1_INSTANCE_KEYS = frozenset({"user_id", "item_ids", "context", "features"})
+_VERSION = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.+]{0,127}$")
+FEATURE_VERSION = "feature_version"
+DEGRADED = "degraded"
 
 Protocol = Literal["v1", "v2"]
+
+
+class FeatureVersionMismatch(InvalidInput):
+    """Features looked up for another model version than the one serving (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,8 @@ class RankRequest:
     user_id: int
     item_ids: np.ndarray
     context: Mapping[str, Any]
-    features: Mapping[str, list] | None = None
+    features: Mapping[str, Any] | None = None
+    degraded: str | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -83,6 +98,7 @@ class ParsedRequest:
     instances: tuple[RankRequest, ...]
     request_id: str | None = None
     requested_outputs: Any = None
+    feature_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,7 @@ class RankedList:
     item_ids: np.ndarray
     scores: Mapping[str, np.ndarray]
     model_version: str
+    degraded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,9 +146,23 @@ def format_response(response: RankedResponse, model_name: str) -> dict | InferRe
     return {"predictions": [_v1_prediction(result) for result in response.results]}
 
 
-def forward_body(request: ParsedRequest) -> dict:
-    """The V1 body a transformer sends to the predictor: the instances with their features."""
-    return {"instances": [_v1_instance(instance) for instance in request.instances]}
+def forward_body(request: ParsedRequest, feature_version: str | None = None) -> dict:
+    """The V1 body a transformer sends to the predictor: the instances with their features,
+    stamped with the model version the features are for."""
+    body: dict[str, Any] = {"instances": [_v1_instance(instance) for instance in request.instances]}
+    if feature_version is not None:
+        body[FEATURE_VERSION] = feature_version
+    return body
+
+
+def check_feature_version(request: ParsedRequest, model_version: str) -> None:
+    """Refuse a request whose features were looked up for another model version (kserve#1669)."""
+    if request.feature_version is not None and request.feature_version != model_version:
+        raise FeatureVersionMismatch(
+            f"{FEATURE_VERSION}: the request's features are for model version "
+            f"{request.feature_version!r} but this predictor serves {model_version!r}; deploy the "
+            "transformer and the predictor of one version together"
+        )
 
 
 def parse_predictions(body: Any, request: ParsedRequest) -> RankedResponse:
@@ -145,6 +176,7 @@ def parse_predictions(body: Any, request: ParsedRequest) -> RankedResponse:
                 item_ids=np.asarray(p["item_ids"], dtype=np.int64),
                 scores={task: np.asarray(s, dtype=np.float32) for task, s in p["scores"].items()},
                 model_version=str(p["model_version"]),
+                degraded=p.get(DEGRADED),
             )
             for p in predictions
         )
@@ -177,7 +209,8 @@ def _parse_v1(payload: Mapping, limits: RequestLimits, feature_columns: frozense
         _parse_v1_instance(instance, f"instances[{i}]", limits, feature_columns)
         for i, instance in enumerate(instances)
     )
-    return ParsedRequest(protocol="v1", instances=parsed)
+    version = _feature_version(payload.get(FEATURE_VERSION), FEATURE_VERSION)
+    return ParsedRequest(protocol="v1", instances=parsed, feature_version=version)
 
 
 def _parse_v1_instance(
@@ -221,16 +254,28 @@ def _v1_instance(instance: RankRequest) -> dict:
         "context": {k: v for k, v in instance.context.items() if v is not None},
     }
     if instance.features is not None:
-        body["features"] = {name: list(values) for name, values in instance.features.items()}
+        body["features"] = {name: _json_column(values) for name, values in instance.features.items()}
     return body
 
 
+def _json_column(values: Any) -> list:
+    """A feature column as JSON values: NaN (a missing number) becomes null."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "f" and values.ndim == 1:
+            return [None if math.isnan(v) else v for v in values.tolist()]
+        return values.tolist()
+    return list(values)
+
+
 def _v1_prediction(result: RankedList) -> dict:
-    return {
+    prediction = {
         "item_ids": result.item_ids.tolist(),
         "scores": {task: scores.tolist() for task, scores in result.scores.items()},
         "model_version": result.model_version,
     }
+    if result.degraded is not None:
+        prediction[DEGRADED] = result.degraded
+    return prediction
 
 
 # --- V2 ---------------------------------------------------------------------------------------
@@ -264,11 +309,13 @@ def _parse_v2(request: InferRequest, limits: RequestLimits) -> ParsedRequest:
         for name in CONTEXT_FIELDS
     }
     instance = RankRequest(user_id=user_id, item_ids=item_ids, context=context)
+    parameters = request.parameters if isinstance(request.parameters, Mapping) else {}
     return ParsedRequest(
         protocol="v2",
         instances=(instance,),
         request_id=request.id,
         requested_outputs=request.request_outputs,
+        feature_version=_feature_version(parameters.get(FEATURE_VERSION), f"parameters.{FEATURE_VERSION}"),
     )
 
 
@@ -308,6 +355,7 @@ def _format_v2(response: RankedResponse, model_name: str) -> InferResponse:
         model_version=result.model_version,
         infer_outputs=outputs,
         requested_outputs=response.request.requested_outputs,
+        parameters=None if result.degraded is None else {DEGRADED: result.degraded},
     )
 
 
@@ -326,6 +374,17 @@ def _as_int64(value: Any, where: str) -> int:
     value = int(value)
     if not INT64_MIN <= value <= INT64_MAX:
         raise InvalidInput(f"{where}: {value} does not fit in int64; send an id in int64 range")
+    return value
+
+
+def _feature_version(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _VERSION.match(value):
+        raise InvalidInput(
+            f"{where}: expected a model version like 'v3' (letters, digits, '-', '_', '.', '+'), "
+            f"got {_describe(value)}"
+        )
     return value
 
 

@@ -10,6 +10,7 @@ KServe 0.21 defaults this module works around, each verified in its source:
   traceback per HTTP 400: those loggers are raised to WARNING, latency logging is off and a 400
   is one line;
 - malformed V2 bodies fail FastAPI validation with 422: they are answered 400 naming the field;
+  features looked up for another model version are answered 409 naming both versions;
 - full garbage collections over Feast's many objects cost 100+ ms pauses at p99: everything
   alive after loading is frozen out of the collector (``gc.freeze``).
 
@@ -19,7 +20,8 @@ travels as its artifact path, each worker loads it and repeats this set-up.
 Command line (also what the cluster containers run)::
 
     python -m serving.server --artifact DIR --port 8080 [--feature-repo DIR]
-    python -m serving.server --transformer --feature-repo DIR --predictor-host HOST:PORT --port N
+    python -m serving.server --transformer --feature-repo DIR --predictor-host HOST:PORT --port N \
+        [--model-version V | --artifact DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import logging
 import sys
 import warnings
@@ -36,8 +39,9 @@ from pathlib import Path
 import torch
 
 from serving._kserve import kserve
+from serving.feature_source import DEFAULT_ONLINE, OnlineFeaturesConfig
 from serving.predictor import RankingPredictor
-from serving.protocol import RequestLimits
+from serving.protocol import FeatureVersionMismatch, RequestLimits
 from serving.ranking import RankingConfig
 
 DEFAULT_MODEL_NAME = "ranker"
@@ -55,6 +59,7 @@ def serve(
     workers: int = 1,
     max_items: int = 500,
     conversion_weight: float = 1.0,
+    online: OnlineFeaturesConfig = DEFAULT_ONLINE,
 ) -> None:
     """Serve a model artifact (V1 and V2) until SIGTERM/SIGINT.
 
@@ -72,6 +77,7 @@ def serve(
         feature_repo=feature_repo,
         limits=RequestLimits(max_items=max_items),
         ranking=RankingConfig(conversion_weight=conversion_weight),
+        online=online,
         worker_init=configure_server_process,
     )
     predictor.load()
@@ -86,8 +92,11 @@ def serve_transformer(
     http_port: int = DEFAULT_PORT,
     model_name: str = DEFAULT_MODEL_NAME,
     max_items: int = 500,
+    model_version: str | None = None,
+    online: OnlineFeaturesConfig = DEFAULT_ONLINE,
 ) -> None:
-    """Serve the Feast transformer in front of the predictor at ``predictor_host`` (host:port)."""
+    """Serve the Feast transformer in front of the predictor at ``predictor_host`` (host:port);
+    with ``model_version`` it forwards only to a predictor of that version (else HTTP 409)."""
     from serving.transformer import FeastTransformer
 
     _check_server_args(host, http_port, model_name, workers=1)
@@ -96,7 +105,13 @@ def serve_transformer(
             f"predictor_host: expected host:port of the predictor, e.g. 127.0.0.1:8081, "
             f"got {predictor_host!r}"
         )
-    transformer = FeastTransformer(model_name, feature_repo, limits=RequestLimits(max_items=max_items))
+    transformer = FeastTransformer(
+        model_name,
+        feature_repo,
+        model_version=model_version,
+        limits=RequestLimits(max_items=max_items),
+        online=online,
+    )
     transformer.load()
     _run(transformer, host=host, http_port=http_port, workers=1, predictor_host=predictor_host)
 
@@ -145,6 +160,7 @@ def configure_server_process() -> None:
     """Per-process serving set-up, run after the model is loaded (in every worker, too)."""
     _quiet_request_logs()
     _answer_malformed_v2_with_400()
+    _answer_version_mismatch_with_409()
     gc.collect()
     gc.freeze()
 
@@ -186,6 +202,16 @@ def _answer_malformed_v2_with_400() -> None:
         return JSONResponse(status_code=400, content={"error": message})
 
     app.add_exception_handler(RequestValidationError, handler)
+
+
+def _answer_version_mismatch_with_409() -> None:
+    from fastapi.responses import JSONResponse
+    from kserve.model_server import app
+
+    async def handler(_request: object, error: FeatureVersionMismatch) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"error": str(error)})
+
+    app.add_exception_handler(FeatureVersionMismatch, handler)
 
 
 @contextlib.contextmanager
@@ -231,6 +257,22 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--transformer", action="store_true", help="run the Feast transformer instead of the predictor"
     )
     parser.add_argument(
+        "--model-version",
+        help="transformer: the model version its features are for (default: the --artifact's)",
+    )
+    parser.add_argument(
+        "--feature-timeout",
+        type=float,
+        default=DEFAULT_ONLINE.timeout_s,
+        help="seconds a request waits for the online store before ranking with defaults",
+    )
+    parser.add_argument(
+        "--item-refresh",
+        type=float,
+        default=DEFAULT_ONLINE.item_refresh_s,
+        help="seconds between refreshes of the in-memory item features (their staleness bound)",
+    )
+    parser.add_argument(
         "--predictor-host",
         "--predictor_host",
         dest="predictor_host",
@@ -240,6 +282,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> None:
     """Start the server the parsed flags describe; a bad flag raises ValueError naming it."""
+    online = OnlineFeaturesConfig(timeout_s=args.feature_timeout, item_refresh_s=args.item_refresh)
     if args.transformer:
         if args.feature_repo is None or args.predictor_host is None:
             raise ValueError("--transformer needs --feature-repo DIR and --predictor-host HOST:PORT")
@@ -250,6 +293,8 @@ def run_from_args(args: argparse.Namespace) -> None:
             http_port=args.http_port,
             model_name=args.model_name,
             max_items=args.max_items,
+            model_version=args.model_version or _artifact_version(args.artifact),
+            online=online,
         )
         return
     if args.artifact is None:
@@ -263,7 +308,21 @@ def run_from_args(args: argparse.Namespace) -> None:
         workers=args.workers,
         max_items=args.max_items,
         conversion_weight=args.conversion_weight,
+        online=online,
     )
+
+
+def _artifact_version(artifact_dir: Path | None) -> str | None:
+    """The version of a model artifact (checksums verified), without loading its weights."""
+    if artifact_dir is None:
+        return None
+    from models.artifact import CONFIG, verify_artifact
+
+    try:
+        verify_artifact(artifact_dir)
+    except ValueError as error:
+        raise ValueError(f"artifact: {error}") from error
+    return str(json.loads((artifact_dir / CONFIG).read_text())["version"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

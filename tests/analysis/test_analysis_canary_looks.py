@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from analysis_data import users
 
-from serving.canary import CanaryConfig, assess, conclude, decide
+from serving.analysis import UserMoments, per_trial_variance, z_test_p_value
+from serving.canary import CanaryConfig, assess, conclude
 from serving.metrics import ArmStats
 
 CONFIG = CanaryConfig(canary_percent=50, min_requests_per_arm=100, planned_users=4000, max_p99_ms=250.0)
@@ -62,7 +63,10 @@ def test_a_drop_carried_by_a_few_heavy_users_is_noise_to_the_user_level_rule_onl
         "primary": arm(np.array(light + heavy)),
         "canary": arm(np.array(light + [[1000, 88, 9]] * 10)),
     }
-    assert decide(stats, CONFIG).evidence["ctr"]["significantly_worse"] is True
+    totals = [UserMoments.from_per_user(stats[arm].per_user) for arm in ("primary", "canary")]
+    ctr = [float(m.total("clicks") / m.total("impressions")) for m in totals]
+    per_impression = sum(float(per_trial_variance(m, "ctr")) for m in totals)
+    assert z_test_p_value(ctr[1] - ctr[0], per_impression) < 0.01
     assert assess(stats, CONFIG).action != "rollback"
 
 

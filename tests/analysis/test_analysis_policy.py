@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -144,6 +145,37 @@ def test_each_metric_is_judged_against_its_own_tolerated_drop():
     assert decision.evidence["tolerated_relative_drop"] == {"ctr": 0.30, "cvr": 0.0}
 
 
+def test_with_requests_as_the_unit_the_split_is_checked_on_requests_not_users():
+    per_request = dataclasses.replace(POLICY, srm_unit="requests")
+    primary, canary = window(3, 10_000, canary_share=0.45)  # users off the weight, requests on it
+    primary = dataclasses.replace(primary, serving=ServingCounters(requests=5000, errors=0, p99_ms=60.0))
+    canary = dataclasses.replace(canary, serving=ServingCounters(requests=5000, errors=0, p99_ms=60.0))
+    decision = evaluate(per_request, RolloutState(3, 0.0, 0.0), primary, canary, 120.0)
+    srm = decision.evidence["srm"]
+    assert (srm["counts"], srm["unit"], srm["mismatch"]) == ([5000, 5000], "requests", False)
+
+
+def test_missing_evidence_holds_the_step_instead_of_judging_the_metrics():
+    primary, canary = window(3, 40_000, canary_ctr=0.04)  # would roll back on CTR
+    decision = evaluate(POLICY, RolloutState(3, 0.0, 0.0), primary, canary, 120.0, ("counters were reset",))
+    assert (decision.action, decision.weight) == ("continue", 0.5)
+    assert decision.reasons == ("evidence incomplete: counters were reset",)
+    assert decision.evidence["missing_evidence"] == ["counters were reset"]
+
+
+def test_missing_evidence_still_rolls_back_a_broken_guardrail():
+    dead = ServingCounters(requests=40, errors=40, p99_ms=3.0)
+    primary, canary = window(0, 100, serving=dead)
+    decision = evaluate(POLICY, RolloutState.start(0.0), primary, canary, 5.0, ("counters were reset",))
+    assert decision.action == "rollback" and "error_rate" in decision.reasons[0]
+
+
+def test_missing_evidence_past_the_maximum_duration_is_inconclusive():
+    primary, canary = window(3, 2000)
+    decision = evaluate(POLICY, RolloutState(3, 0.0, 0.0), primary, canary, 3700.0, ("counters were reset",))
+    assert decision.action == "inconclusive" and decision.reasons[0] == "counters were reset"
+
+
 def test_each_step_tests_at_its_share_of_alpha():
     assert POLICY.test.alpha == pytest.approx(POLICY.alpha / len(POLICY.steps))
 
@@ -166,6 +198,7 @@ def test_each_step_tests_at_its_share_of_alpha():
         ("alpha", 0.9),
         ("planned_users", 1),
         ("srm_alpha", 0.0),
+        ("srm_unit", "sessions"),
     ],
 )
 def test_invalid_policy_names_the_field(field, value):

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from controller_standins import ApiServerStandIn, PrometheusQueryStandIn
+from controller_standins import ApiServerStandIn, PrometheusQueryStandIn, user_rows
 
-from serving.canary import CanaryConfig
-from serving.controller import RolloutConfig, RolloutController
+from serving.controller import RolloutConfig, RolloutController, cluster_policy
 from serving.k8s_inference_service import InferenceServiceClient
 from serving.prometheus_source import PrometheusSource
 
-RULE = CanaryConfig(min_requests_per_arm=100, max_error_rate=0.01, max_p99_ms=250.0, alpha=0.05)
-CONFIG = RolloutConfig(
-    inference_service="recforge-ranker",
-    namespace="recforge",
-    steps=(10, 25, 50),
-    interval_s=30,
-    window_s=1800,
-    rule=RULE,
+NOW_S = 1_700_000_000.0
+POLICY = cluster_policy(
+    min_canary_users_per_step=500,
+    min_seconds_per_step=300.0,
+    metrics=(("ctr", 0.10), ("cvr", 0.10)),
+    planned_users=80_000,
 )
-GOOD = {"ok": 5000, "error": 0, "rejected": 3, "impressions": 50_000, "clicks": 2500, "conversions": 250}
+CONFIG = RolloutConfig(
+    inference_service="recforge-ranker", namespace="recforge", policy=POLICY, interval_s=30
+)
+
+
+def arm(users: int, requests: int, *, ctr: float = 0.05, seed: int = 0, **fields) -> dict:
+    """One version in the Prometheus stand-in: one replica up for an hour, healthy by default."""
+    rows = user_rows(np.random.default_rng(seed), users, ctr=ctr)
+    return {"rows": rows, "ok": requests, "error": 0, "rejected": 0, "starts": [NOW_S - 3600], **fields}
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +48,9 @@ def api_server(chart_canary_isvc):
 
 @pytest.fixture
 def prometheus():
+    """The chart's canary at 10 %: 5,400 primary and 600 canary users alike, requests 90 / 10."""
     with PrometheusQueryStandIn() as stand_in:
-        stand_in.arms = {"v1": dict(GOOD), "v2": dict(GOOD)}
+        stand_in.arms = {"v1": arm(5400, 9000, seed=1), "v2": arm(600, 1000, seed=2)}
         yield stand_in
 
 
@@ -54,5 +61,5 @@ def controller(api_server, prometheus) -> RolloutController:
         CONFIG,
         client,
         PrometheusSource(prometheus.url, 'namespace="recforge"'),
-        clock=lambda: 1_700_000_000.0,
+        clock=lambda: NOW_S,
     )

@@ -3,8 +3,8 @@
 - :class:`ApiServerStandIn`: a loopback stand-in for the Kubernetes API server, reached through
   the official ``kubernetes`` client. It serves InferenceServices (GET; PATCH as JSON merge patch
   with ``resourceVersion`` conflicts answered 409, like the API server) and accepts Events.
-- :class:`PrometheusQueryStandIn`: answers ``/api/v1/query`` for the controller's four query
-  families from a table of per-version numbers (the real Prometheus is exercised in
+- :class:`PrometheusQueryStandIn`: answers ``/api/v1/query`` for the controller's query
+  families from a table of per-version numbers and per-user rows (the real Prometheus is exercised in
   ``test_controller_prometheus.py``).
 """
 
@@ -16,6 +16,11 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+
+from serving.analysis import UserMoments
+from serving.prometheus_source import START_SERIES
 
 ISVC_PATH = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices/([^/]+)$")
 EVENTS_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/events$")
@@ -175,30 +180,59 @@ class ApiServerStandIn(_Loopback):
 class _PrometheusHandler(_Handler):
     def do_GET(self) -> None:
         prometheus = self.server.owner
-        query = parse_qs(urlparse(self.path).query)["query"][0]
-        prometheus.queries.append(query)
+        params = parse_qs(urlparse(self.path).query)
+        query, at = params["query"][0], params.get("time", [None])[0]
+        prometheus.queries.append((query, at))
         self.reply(
-            200, {"status": "success", "data": {"resultType": "vector", "result": prometheus.answer(query)}}
+            200,
+            {"status": "success", "data": {"resultType": "vector", "result": prometheus.answer(query, at)}},
         )
 
 
+def user_rows(rng: np.random.Generator, n: int, ctr: float = 0.05, cvr: float = 0.1) -> np.ndarray:
+    """(n, 3) per-user impressions, clicks, conversions; each user has a click propensity."""
+    impressions = 1 + rng.poisson(19, n)
+    clicks = rng.binomial(impressions, rng.beta(ctr * 20, (1 - ctr) * 20, n))
+    return np.stack([impressions, clicks, rng.binomial(clicks, cvr)], axis=1)
+
+
 class PrometheusQueryStandIn(_Loopback):
-    """``/api/v1/query`` answered from ``arms``: version -> counts and latencies."""
+    """``/api/v1/query`` answered from ``arms``: version -> a dict of
+
+    ``rows`` (per-user outcomes, exported as user moments), ``ok`` / ``error`` / ``rejected``
+    (request counters now), ``at_step_start`` (the same at a query with ``time``; 0 by default),
+    ``starts`` (each replica's state start), ``seen`` (replica lifetimes in the analysis window;
+    default ``len(starts)``), ``untracked`` ({reason: n}), ``p50_s`` / ``p99_s``.
+    """
 
     def __init__(self) -> None:
         super().__init__(_PrometheusHandler)
         self.arms: dict[str, dict] = {}
-        self.queries: list[str] = []
+        self.queries: list[tuple[str, str | None]] = []
 
-    def answer(self, query: str) -> list[dict]:
+    def answer(self, query: str, at: str | None) -> list[dict]:
         result = []
         for version, arm in self.arms.items():
-            if "recforge_requests_total" in query:
+            if query.startswith("sum by (model_version) (changes("):
+                result.append(({"model_version": version}, arm.get("seen", len(arm["starts"]))))
+            elif query.startswith(START_SERIES):
+                for replica, started in enumerate(arm["starts"]):
+                    result.append(({"model_version": version, "instance": f"pod-{replica}"}, started))
+            elif "recforge_user_moments_total" in query:
+                statistics = UserMoments.from_per_user(arm["rows"]).statistics()
+                result += [({"model_version": version, "statistic": k}, v) for k, v in statistics.items()]
+            elif "recforge_user_moments_untracked_total" in query:
+                for reason in ("no_user_id", "capacity"):
+                    result.append(
+                        (
+                            {"model_version": version, "reason": reason},
+                            arm.get("untracked", {}).get(reason, 0),
+                        )
+                    )
+            elif "recforge_requests_total" in query:
+                counts = arm.get("at_step_start", {}) if at is not None else arm
                 for status in ("ok", "error", "rejected"):
-                    result.append(({"model_version": version, "status": status}, arm.get(status, 0)))
-            elif "recforge_outcomes_total" in query:
-                for kind in ("impressions", "clicks", "conversions"):
-                    result.append(({"model_version": version, "kind": kind}, arm.get(kind, 0)))
+                    result.append(({"model_version": version, "status": status}, counts.get(status, 0)))
             elif query.startswith("histogram_quantile(0.99"):
                 result.append(({"model_version": version}, arm.get("p99_s", 0.05)))
             elif query.startswith("histogram_quantile(0.5"):

@@ -4,7 +4,8 @@ Pure functions on per-arm, per-user aggregates; the local router's canary and th
 controller call the same code. ``moments`` (per-user sums, CTR / CVR / CTCVR with delta-method
 variance) · ``sequential`` (mixture confidence sequence, always-valid p-values) · ``fixed_horizon``
 (the z-test baseline) · ``srm`` (sequential sample-ratio check) · ``guardrails`` (hard limits) ·
-``policy`` (stepping policy and its decisions).
+``policy`` (stepping policy and its decisions) · ``running`` (per-user running totals kept as
+exact moment sums, for a server that exports them as counters).
 """
 
 from serving.analysis.fixed_horizon import fixed_horizon_units, z_test_p_value

@@ -7,6 +7,7 @@ from typing import Any
 from serving._kserve import kserve
 from serving.protocol import (
     CONTEXT_FIELDS,
+    FeatureColumns,
     RankedResponse,
     RequestLimits,
     format_response,
@@ -26,7 +27,7 @@ class RankingModelBase(kserve.Model):
         super().__init__(name)
         self.limits = limits
 
-    def feature_columns(self) -> frozenset[str]:
+    def feature_columns(self) -> FeatureColumns:
         """Feature columns a caller may forward in ``features`` (none by default)."""
         return frozenset()
 

@@ -23,6 +23,7 @@ from serving.feature_source import (
 from serving.prometheus_metrics import PredictorMetrics, install_outcome_route
 from serving.protocol import (
     DEFAULT_LIMITS,
+    ColumnRule,
     ParsedRequest,
     RankedList,
     RankedResponse,
@@ -78,6 +79,7 @@ class RankingPredictor(RankingModelBase):
                 config=self.online,
                 preload_items=items,
             )
+        self._feature_rules = self._forwardable_columns()
         self.metrics = PredictorMetrics(self.name, self.model.version)
         install_outcome_route()
         self.ready = True
@@ -87,10 +89,19 @@ class RankingPredictor(RankingModelBase):
         with self.metrics.request():  # per-version request/error/latency series on /metrics
             return await super().__call__(*args, **kwargs)
 
-    def feature_columns(self) -> frozenset[str]:
+    def feature_columns(self) -> dict[str, ColumnRule]:
+        return self._feature_rules
+
+    def _forwardable_columns(self) -> dict[str, ColumnRule]:
+        """The model's user and item feature columns (not the ids) with what each may hold."""
+        spec = self.model.spec
+        rules = {f.name: ColumnRule("category") for f in spec.categorical}
+        rules |= {f.name: ColumnRule("number") for f in spec.numeric}
+        if spec.text is not None:
+            rules[spec.text.name] = ColumnRule("vector", spec.text.dim)
         sources = self.model.column_sources
-        columns = frozenset(sources.get("user", ())) | frozenset(sources.get("item", ()))
-        return columns - {USER_KEY, ITEM_KEY}
+        forwardable = (set(sources.get("user", ())) | set(sources.get("item", ()))) - {USER_KEY, ITEM_KEY}
+        return {name: rule for name, rule in rules.items() if name in forwardable}
 
     async def predict(
         self,

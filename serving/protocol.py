@@ -53,6 +53,57 @@ FEATURE_VERSION = "feature_version"
 DEGRADED = "degraded"
 
 Protocol = Literal["v1", "v2"]
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """What a forwarded feature column may hold, one value per item, null where missing:
+    ``number`` (finite, float32 range), ``category`` (text or an integer id) or ``vector``
+    (``dim`` numbers)."""
+
+    kind: Literal["number", "category", "vector"]
+    dim: int = 0
+
+    def check(self, values: list, where: str) -> None:
+        """Raise ``InvalidInput`` naming the first value this column may not hold."""
+        if self.kind == "vector" and _all_finite_numbers(values, self.dim):
+            return  # the fast path for machine-written vectors (a transformer's)
+        if (
+            self.kind == "number"
+            and not any(isinstance(v, bool) for v in values)
+            and _all_finite_numbers(values, 0)
+        ):
+            return
+        for i, value in enumerate(values):
+            if value is None or self._allows(value):
+                continue
+            if self.kind == "vector" and isinstance(value, list) and len(value) == self.dim:
+                j = next(j for j, v in enumerate(value) if not _is_number(v))
+                raise InvalidInput(
+                    f"{where}[{i}][{j}]: expected a finite number in float32 range, got {_describe(value[j])}"
+                )
+            raise InvalidInput(f"{where}[{i}]: expected {self._expected()} or null, got {_describe(value)}")
+
+    def _allows(self, value: Any) -> bool:
+        if self.kind == "number":
+            return _is_number(value)
+        if self.kind == "category":
+            return isinstance(value, str) or (
+                isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX
+            )
+        return isinstance(value, list) and len(value) == self.dim and all(_is_number(v) for v in value)
+
+    def _expected(self) -> str:
+        return {
+            "number": "a finite number",
+            "category": "a string or an integer id",
+            "vector": f"a list of {self.dim} finite numbers",
+        }[self.kind]
+
+
+FeatureColumns = Mapping[str, ColumnRule] | frozenset[str]
+"""The features a caller may forward: names with their rules (names only: any plain JSON value)."""
 
 
 class FeatureVersionMismatch(InvalidInput):
@@ -120,7 +171,7 @@ class RankedResponse:
 
 
 def parse_request(
-    payload: Any, limits: RequestLimits, feature_columns: frozenset[str] = frozenset()
+    payload: Any, limits: RequestLimits, feature_columns: FeatureColumns = frozenset()
 ) -> ParsedRequest:
     """Validate a decoded request body (V1 dict or V2 ``InferRequest``) into rank requests."""
     if isinstance(payload, InferRequest):
@@ -188,7 +239,7 @@ def parse_predictions(body: Any, request: ParsedRequest) -> RankedResponse:
 # --- V1 ---------------------------------------------------------------------------------------
 
 
-def _parse_v1(payload: Mapping, limits: RequestLimits, feature_columns: frozenset[str]) -> ParsedRequest:
+def _parse_v1(payload: Mapping, limits: RequestLimits, feature_columns: FeatureColumns) -> ParsedRequest:
     if "inputs" in payload and "instances" not in payload:
         raise InvalidInput(
             "request body: 'inputs' is the V2 format; POST it to /v2/models/<name>/infer, "
@@ -214,7 +265,7 @@ def _parse_v1(payload: Mapping, limits: RequestLimits, feature_columns: frozense
 
 
 def _parse_v1_instance(
-    instance: Any, where: str, limits: RequestLimits, feature_columns: frozenset[str]
+    instance: Any, where: str, limits: RequestLimits, feature_columns: FeatureColumns
 ) -> RankRequest:
     if not isinstance(instance, Mapping):
         raise InvalidInput(f"{where}: expected an object with user_id and item_ids")
@@ -427,7 +478,7 @@ def _context_value(name: str, value: Any, where: str) -> Any:
     return value
 
 
-def _features(features: Any, where: str, n: int, feature_columns: frozenset[str]) -> dict[str, list]:
+def _features(features: Any, where: str, n: int, feature_columns: FeatureColumns) -> dict[str, list]:
     if not feature_columns:
         raise InvalidInput(f"{where}: this server looks features up itself; remove 'features'")
     if not isinstance(features, Mapping):
@@ -440,20 +491,34 @@ def _features(features: Any, where: str, n: int, feature_columns: frozenset[str]
             )
         if not isinstance(values, list) or len(values) != n:
             raise InvalidInput(f"{where}.{name}: expected a list of {n} values, one per item id")
-        if not _all_finite_numbers(values):
+        rule = feature_columns.get(name) if isinstance(feature_columns, Mapping) else None
+        if rule is not None:
+            rule.check(values, f"{where}.{name}")
+        elif not _all_finite_numbers(values):
             for i, value in enumerate(values):
                 _check_feature_value(value, f"{where}.{name}[{i}]")
         checked[name] = values
     return checked
 
 
-def _all_finite_numbers(values: list) -> bool:
+def _all_finite_numbers(values: list, dim: int | None = None) -> bool:
     """Fast path for a column of numbers (or of equal-length number lists): all finite?"""
     try:
         array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
-    return bool(np.isfinite(array).all())
+    if dim is not None and array.shape != ((len(values),) if dim == 0 else (len(values), dim)):
+        return False
+    return bool(np.isfinite(array).all() and (np.abs(array) <= FLOAT32_MAX).all())
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) <= FLOAT32_MAX
+    )
 
 
 def _check_feature_value(value: Any, where: str) -> None:

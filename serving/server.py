@@ -9,7 +9,8 @@ KServe 0.21 defaults this module works around, each verified in its source:
 - it logs four lines per request (uvicorn access, two timing lines, one latency line) and a
   traceback per HTTP 400: those loggers are raised to WARNING, latency logging is off and a 400
   is one line;
-- malformed V2 bodies fail FastAPI validation with 422: they are answered 400 naming the field;
+- malformed V2 bodies fail FastAPI validation with 422 or ``{"detail": ...}``: they are answered
+  400 with an ``error`` naming the field;
   features looked up for another model version are answered 409 naming both versions;
 - full garbage collections over Feast's many objects cost 100+ ms pauses at p99: everything
   alive after loading is frozen out of the collector (``gc.freeze``).
@@ -188,9 +189,12 @@ def _one_line_for_bad_requests(record: logging.LogRecord) -> bool:
 
 
 def _answer_malformed_v2_with_400() -> None:
+    from fastapi import Request, Response
+    from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from kserve.model_server import app
+    from starlette.exceptions import HTTPException
 
     async def handler(_request: object, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0]
@@ -201,7 +205,15 @@ def _answer_malformed_v2_with_400() -> None:
         )
         return JSONResponse(status_code=400, content={"error": message})
 
+    async def unparsable_body(request: Request, error: HTTPException) -> Response:
+        # FastAPI's own refusal of a V2 body it cannot decode (not UTF-8, nested too deep)
+        if error.status_code == 400 and error.detail == "There was an error parsing the body":
+            message = "request body: not valid JSON (could not be parsed); send a UTF-8 JSON V2 request"
+            return JSONResponse(status_code=400, content={"error": message})
+        return await http_exception_handler(request, error)
+
     app.add_exception_handler(RequestValidationError, handler)
+    app.add_exception_handler(HTTPException, unparsable_body)
 
 
 def _answer_version_mismatch_with_409() -> None:

@@ -1,0 +1,62 @@
+"""Fuzzing a real predictor process (V1 and V2): never a 5xx, never a crash, a 4xx naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fuzz_requests import (
+    assert_answered_or_refused,
+    corrupted_v1,
+    corrupted_v2,
+    forwarded_features,
+    malformed_bodies,
+    post,
+)
+from hypothesis import HealthCheck, given, settings
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as session:
+        yield session
+
+
+@FUZZ
+@given(case=corrupted_v1())
+def test_any_v1_field_gets_an_answer_or_a_4xx_naming_it(predictor_server, client, case):
+    body, field = case
+    reply = post(client, f"{predictor_server.url}/v1/models/ranker:predict", body)
+    assert_answered_or_refused(reply, field)
+
+
+@FUZZ
+@given(case=forwarded_features())
+def test_forwarded_features_get_an_answer_or_a_4xx_naming_the_column(predictor_server, client, case):
+    body, field = case
+    reply = post(client, f"{predictor_server.url}/v1/models/ranker:predict", body)
+    assert_answered_or_refused(reply, field)
+
+
+@FUZZ
+@given(case=corrupted_v2())
+def test_any_v2_input_gets_an_answer_or_a_4xx_naming_it(predictor_server, client, case):
+    body, fields = case
+    reply = post(client, f"{predictor_server.url}/v2/models/ranker/infer", body)
+    assert_answered_or_refused(reply, *fields)
+
+
+@FUZZ
+@given(body=malformed_bodies)
+@pytest.mark.parametrize("path", ["/v1/models/ranker:predict", "/v2/models/ranker/infer"])
+def test_a_body_that_is_not_a_request_gets_a_4xx(predictor_server, client, path, body):
+    assert_answered_or_refused(post(client, predictor_server.url + path, body))
+
+
+def test_the_predictor_still_answers_after_fuzzing(predictor_server, client):
+    body = b'{"instances": [{"user_id": -5, "item_ids": [-1, 0, 123456789012]}]}'
+    reply = post(client, f"{predictor_server.url}/v1/models/ranker:predict", body)
+    assert predictor_server.running() and reply.status_code == 200

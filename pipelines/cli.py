@@ -181,7 +181,12 @@ def _k8s(args: argparse.Namespace) -> int:
     return run(args)
 
 
-BENCHMARKS = {"ops": "ops.bench", "train": "pipelines.bench_train", "canary": "pipelines.bench_canary"}
+BENCHMARKS = {
+    "ops": "ops.bench",
+    "train": "pipelines.bench_train",
+    "canary": "pipelines.bench_canary",
+    "serving": "pipelines.bench_serving",
+}
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -1,0 +1,240 @@
+"""The measurements of `recforge bench serving`, each one open-loop run through the canary router.
+
+Every phase builds a fresh :class:`serving.router.CanaryRouter` in front of the same servers
+(both arms pinned to their model versions), drives it with :func:`serving.loadgen.open_loop` —
+requests start on schedule whether or not earlier ones answered, latency counts from the
+scheduled start — and reports what the users got: ``lost = sent - answered`` (answered: a 2xx or
+a 4xx) and ``failed`` (5xx, transport errors, timeouts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+import numpy as np
+
+from pipelines.bench_serving_setup import RedisServer
+from serving.assignment import CANARY, PRIMARY
+from serving.canary import CanaryConfig, assess
+from serving.loadgen import LoadResult, Send, http_sender, open_loop, saturation
+from serving.process import ServerProcess, launch_server
+from serving.router import CanaryRouter, RetryPolicy
+
+PATH = "/v1/models/ranker:predict"
+SLATE = 10  # impressions a simulated user sees of each ranked list
+
+
+@dataclass
+class Answers:
+    """What came back, beyond the load generator's counts: degraded answers, fallbacks."""
+
+    degraded: int = 0
+    served_by_primary_for_canary: int = 0
+
+
+@dataclass(frozen=True)
+class Arms:
+    """The two arms' servers and the versions they must answer with."""
+
+    servers: dict[str, ServerProcess]
+    versions: dict[str, str]
+    launch: dict[str, dict] = field(default_factory=dict)  # how to start each again
+
+
+def new_router(arms: Arms, canary_percent: float, retry_budget_s: float) -> CanaryRouter:
+    return CanaryRouter(
+        arms.servers[PRIMARY].url,
+        arms.servers[CANARY].url,
+        canary_weight=canary_percent / 100.0,
+        versions=arms.versions,
+        retry=RetryPolicy(budget_s=retry_budget_s),
+        max_connections=256,
+    )
+
+
+def router_sender(
+    router: CanaryRouter, requests: Sequence[tuple[int, bytes]], answers: Answers, seed: int
+) -> Send:
+    """``send(i)``: route the ``i``-th planned request; a simulated user reacts to each answer
+    (clicks ~ 5 % of a 10-item slate, conversions ~ 10 % of clicks) so the canary analysis has
+    per-user outcomes in each arm."""
+    rng = np.random.default_rng(seed)
+
+    async def send(i: int) -> int:
+        user_id, body = requests[i % len(requests)]
+        routed = await router.route(user_id, PATH, body)
+        if routed.ok:
+            answers.degraded += b'"degraded"' in routed.content
+            answers.served_by_primary_for_canary += routed.arm == CANARY and routed.served_by == PRIMARY
+            clicks = int(rng.binomial(SLATE, 0.05))
+            router.record_outcome(user_id, SLATE, clicks, int(rng.binomial(clicks, 0.1)), arm=routed.arm)
+        return routed.status
+
+    return send
+
+
+def load_summary(result: LoadResult, router: CanaryRouter, answers: Answers) -> dict:
+    stats = router.stats()
+    return {
+        **result.to_dict(),
+        "answered": result.answered,
+        "lost": result.sent - result.answered,
+        "failed": result.errors,
+        "degraded": answers.degraded,
+        "arms": {
+            arm: {k: s.to_dict()[k] for k in ("requests", "errors", "p50_ms", "p99_ms")}
+            for arm, s in stats.items()
+        },
+    }
+
+
+async def load(
+    arms: Arms, requests: Sequence[tuple[int, bytes]], rate: float, duration_s: float, canary_percent: float
+) -> dict:
+    """Open-loop load at ``rate`` req/s through the router to both arms."""
+    router = new_router(arms, canary_percent, retry_budget_s=5.0)
+    answers = Answers()
+    try:
+        result = await open_loop(router_sender(router, requests, answers, seed=int(rate)), rate, duration_s)
+    finally:
+        await router.aclose()
+    return load_summary(result, router, answers)
+
+
+async def worker_ceiling(
+    server: ServerProcess, bodies: Sequence[bytes], duration_s: float, concurrency: int
+) -> dict:
+    """Closed-loop saturation of one predictor worker, straight to the server (no router)."""
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+        send = http_sender(client, server.url + PATH, bodies)
+        result = await saturation(send, concurrency=concurrency, duration_s=duration_s)
+    return {**result.to_dict(), "concurrency": concurrency}
+
+
+async def canary_kill(
+    arms: Arms,
+    requests: Sequence[tuple[int, bytes]],
+    *,
+    rate: float,
+    duration_s: float,
+    canary_percent: float,
+    interval_s: float,
+    analysis: CanaryConfig,
+) -> dict:
+    """Kill the canary's server (SIGKILL) just after a look; the next look, one interval later,
+    must roll back (``looks_to_rollback`` 1), and no user request may fail (the router answers
+    canary users from the primary). ``rollback_after_kill_s`` includes the look's own time."""
+    router = new_router(arms, canary_percent, retry_budget_s=5.0)
+    answers = Answers()
+    traffic = asyncio.ensure_future(
+        open_loop(router_sender(router, requests, answers, seed=1), rate, duration_s)
+    )
+    start = time.perf_counter()
+    kill_at_look = max(2, int(duration_s / interval_s / 3))
+    looks: list[dict] = []
+    killed_s = rollback_s = None
+    rollback_look = None
+    reasons: tuple[str, ...] = ()
+    try:
+        for look in range(1, int(duration_s / interval_s) + 1):
+            await asyncio.sleep(start + look * interval_s - time.perf_counter())
+            decision = assess(router.stats(), analysis)
+            looks.append(
+                {"look": look, "t_s": round(time.perf_counter() - start, 3), "action": decision.action}
+            )
+            if decision.action == "rollback":
+                router.set_canary_weight(0.0)
+                rollback_s, rollback_look, reasons = time.perf_counter() - start, look, decision.reasons
+                break
+            if look == kill_at_look:
+                os.kill(arms.servers[CANARY].pid, signal.SIGKILL)
+                killed_s = time.perf_counter() - start
+        result = await traffic
+    finally:
+        await router.aclose()
+        arms.servers[CANARY].stop()
+    summary = load_summary(result, router, answers)
+    after = None if rollback_s is None or killed_s is None else rollback_s - killed_s
+    return {
+        **summary,
+        "interval_s": interval_s,
+        "killed_at_s": killed_s,
+        "rollback_at_s": rollback_s,
+        "rollback_after_kill_s": after,
+        "looks_to_rollback": None
+        if killed_s is None or rollback_look is None
+        else rollback_look - kill_at_look,
+        "rolled_back_before_kill": rollback_s is not None and killed_s is None,
+        "reasons": list(reasons),
+        "canary_users_answered_by_primary": answers.served_by_primary_for_canary,
+        "looks": looks,
+    }
+
+
+async def primary_restart(
+    arms: Arms,
+    requests: Sequence[tuple[int, bytes]],
+    *,
+    rate: float,
+    duration_s: float,
+    canary_percent: float,
+    retry_budget_s: float,
+    start_timeout_s: float,
+) -> dict:
+    """Stop the primary (SIGTERM) a third into the run and start it again on the same port;
+    requests meanwhile are retried by the router, none may be lost."""
+    router = new_router(arms, canary_percent, retry_budget_s=retry_budget_s)
+    answers = Answers()
+    timeout_s = retry_budget_s + 10.0
+    traffic = asyncio.ensure_future(
+        open_loop(router_sender(router, requests, answers, seed=2), rate, duration_s, timeout_s=timeout_s)
+    )
+    try:
+        await asyncio.sleep(duration_s / 3)
+        down = time.perf_counter()
+        old = arms.servers[PRIMARY]
+        await asyncio.to_thread(old.stop)
+        new = launch_server(old.log_path, **arms.launch[PRIMARY])
+        arms.servers[PRIMARY] = new
+        await asyncio.to_thread(new.wait_ready, start_timeout_s)
+        downtime_s = time.perf_counter() - down
+        result = await traffic
+    finally:
+        await router.aclose()
+    return {**load_summary(result, router, answers), "downtime_s": downtime_s}
+
+
+async def store_outage(
+    arms: Arms,
+    requests: Sequence[tuple[int, bytes]],
+    redis: RedisServer,
+    *,
+    rate: float,
+    duration_s: float,
+    canary_percent: float,
+) -> dict:
+    """Freeze Redis (SIGSTOP: the online store hangs) for the middle third of the run: answers
+    must stay bounded in time, degraded (features defaulted, the reason named), never failed."""
+    router = new_router(arms, canary_percent, retry_budget_s=5.0)
+    answers = Answers()
+    traffic = asyncio.ensure_future(
+        open_loop(router_sender(router, requests, answers, seed=3), rate, duration_s)
+    )
+    try:
+        await asyncio.sleep(duration_s / 3)
+        redis.freeze()
+        try:
+            await asyncio.sleep(duration_s / 3)
+        finally:
+            redis.thaw()
+        result = await traffic
+    finally:
+        await router.aclose()
+    return {**load_summary(result, router, answers), "store_down_s": duration_s / 3}

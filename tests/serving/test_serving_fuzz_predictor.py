@@ -15,8 +15,24 @@ from fuzz_requests import (
     post,
 )
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from serving.process import ServerProcess, start_server
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@pytest.fixture(scope="module")
+def store_predictor(sqlite_feast_repo, tiny_artifact, tmp_path_factory) -> Iterator[ServerProcess]:
+    """A predictor reading features from an online store in-process."""
+    log = tmp_path_factory.mktemp("fuzz-store") / "predictor.log"
+    with start_server(
+        log, artifact_dir=tiny_artifact, feature_repo=sqlite_feast_repo, timeout_s=180
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +70,16 @@ def test_any_v2_input_gets_an_answer_or_a_4xx_naming_it(predictor_server, client
 @pytest.mark.parametrize("path", ["/v1/models/ranker:predict", "/v2/models/ranker/infer"])
 def test_a_body_that_is_not_a_request_gets_a_4xx(predictor_server, client, path, body):
     assert_answered_or_refused(post(client, predictor_server.url + path, body))
+
+
+@settings(max_examples=40, deadline=None)
+@given(user_id=INT64, item_ids=st.lists(INT64, min_size=1, max_size=500, unique=True))
+def test_any_ids_are_ranked_with_online_features_whole(store_predictor, client, user_id, item_ids):
+    body = f'{{"instances": [{{"user_id": {user_id}, "item_ids": {item_ids}}}]}}'.encode()
+    reply = post(client, f"{store_predictor.url}/v1/models/ranker:predict", body)
+    assert reply.status_code == 200, reply.text
+    (prediction,) = reply.json()["predictions"]
+    assert sorted(prediction["item_ids"]) == sorted(item_ids) and "degraded" not in prediction
 
 
 def test_the_predictor_still_answers_after_fuzzing(predictor_server, client):

@@ -29,8 +29,9 @@ INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 def store_predictor(sqlite_feast_repo, tiny_artifact, tmp_path_factory) -> Iterator[ServerProcess]:
     """A predictor reading features from an online store in-process."""
     log = tmp_path_factory.mktemp("fuzz-store") / "predictor.log"
+    slack = ["--feature-timeout", "5"]  # about ids, not time: a loaded box must not degrade it
     with start_server(
-        log, artifact_dir=tiny_artifact, feature_repo=sqlite_feast_repo, timeout_s=180
+        log, artifact_dir=tiny_artifact, feature_repo=sqlite_feast_repo, extra_args=slack, timeout_s=180
     ) as server:
         yield server
 

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from conftest import CONFIG, NOW_S, arm
+from controller_setup import CONFIG, NOW_S, arm
 
 from serving import controller_cli
 from serving.analysis import RolloutState, evaluate

@@ -22,13 +22,22 @@ class Conflict(RuntimeError):
 
 
 def api_client(kubeconfig: str | None = None) -> Any:
-    """In-cluster credentials inside a pod, else ``kubeconfig`` (or ~/.kube/config)."""
+    """In-cluster credentials inside a pod, else ``kubeconfig`` (or ~/.kube/config); a missing or
+    unreadable kubeconfig is a ValueError naming it."""
     from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
 
     if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config()
         return client.ApiClient()
-    return config.new_client_from_config(config_file=kubeconfig)
+    try:
+        return config.new_client_from_config(config_file=kubeconfig)
+    except ConfigException as error:
+        where = kubeconfig or "~/.kube/config (the default)"
+        raise ValueError(
+            f"kubeconfig: no usable cluster configuration in {where}: {error}; pass --kubeconfig "
+            "or run inside the cluster"
+        ) from None
 
 
 class InferenceServiceClient:

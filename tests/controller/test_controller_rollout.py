@@ -287,3 +287,15 @@ def test_a_bad_flag_is_a_usage_error_naming_it(flag, value, message, capsys, pro
     )
     assert controller_cli.run(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_watch_without_a_usable_kubeconfig_is_a_usage_error_naming_it(prometheus, tmp_path, capsys):
+    parser = __import__("argparse").ArgumentParser()
+    controller_cli.add_arguments(parser)
+    missing = tmp_path / "no-such-kubeconfig"
+    args = parser.parse_args(
+        ["--inference-service", "x", "--namespace", "y", "--prometheus-url", prometheus.url]
+        + ["--kubeconfig", str(missing), "--once"]
+    )
+    assert controller_cli.run(args) == 2
+    assert f"kubeconfig: no usable cluster configuration in {missing}" in capsys.readouterr().err

@@ -74,7 +74,7 @@ WARNINGS = ("rollback", "inconclusive")
 log = logging.getLogger("recforge.rollout")
 
 
-def cluster_policy(**overrides) -> RolloutPolicy:
+def cluster_policy(**overrides: object) -> RolloutPolicy:
     """The controller's default policy: KServe's 10 / 25 / 50 % steps, split checked on requests."""
     return RolloutPolicy(**{"steps": (0.10, 0.25, 0.50), "srm_unit": "requests", **overrides})
 

@@ -8,13 +8,19 @@ simulator's ground truth, and looks at the sequential analysis (:func:`serving.c
 after every ``look_every_requests`` requests: a rollback stops the canary at that look, otherwise
 :func:`serving.canary.conclude` decides at the end of the budget. Every look is kept in the
 report's decision trail. Both servers are stopped by their own PID when it ends, also on error.
+
+Each arm's features and model come from the same version (kserve#1669): the router is pinned to
+each artifact's version, so an answer from another version counts as that arm's error; with
+``transformer=True`` each arm is a Feast transformer (stamping its artifact's version) in front
+of its own predictor, which refuses features meant for another version.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,7 @@ from pipelines.sim_world import World, to_micros
 from serving.analysis import RolloutDecision
 from serving.canary import CanaryConfig, CanaryDecision, assess, conclude
 from serving.metrics import ArmStats
-from serving.process import ServerProcess, launch_server
+from serving.process import ArmServers, launch_arm
 from serving.router import CANARY, PRIMARY, CanaryRouter
 
 
@@ -40,6 +46,7 @@ class CanaryReport:
     config: CanaryConfig
     wall_s: float
     trail: tuple[dict, ...] = ()
+    versions: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +57,7 @@ class CanaryReport:
             "canary_percent": self.config.canary_percent,
             "config": self.config.to_dict(),
             "wall_s": self.wall_s,
+            "versions": self.versions,
             "analysis": {
                 "test": "normal-mixture confidence sequence, relative difference, user-level "
                 "delta-method variance (anytime-valid)",
@@ -78,45 +86,58 @@ def run_canary(
     world: World,
     config: CanaryConfig,
     workdir: Path,
+    *,
+    transformer: bool = False,
 ) -> CanaryReport:
     """Serve both models, play the simulated users against them, decide promote or roll back.
 
-    ``feature_repo`` is the Feast repo (with a materialized online store) both servers read
-    features from, or None to serve on ids and context only. Server logs go to ``workdir``.
+    ``feature_repo`` is the Feast repo (with a materialized online store) both arms read
+    features from, or None to serve on ids and context only; ``transformer`` puts a Feast
+    transformer in front of each arm's predictor. Server logs go to ``workdir``.
     """
     start = time.perf_counter()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    servers: list[ServerProcess] = []
+    artifacts = {PRIMARY: Path(primary_artifact), CANARY: Path(candidate_artifact)}
+    repo = None if feature_repo is None else Path(feature_repo)
+    arm_servers: dict[str, ArmServers] = {}
     try:
-        for arm, artifact in ((PRIMARY, primary_artifact), (CANARY, candidate_artifact)):
-            servers.append(
-                launch_server(
-                    workdir / f"{arm}-server.log",
-                    artifact_dir=Path(artifact),
-                    feature_repo=None if feature_repo is None else Path(feature_repo),
-                )
-            )
-        for server in servers:  # both start in parallel; wait for each
-            server.wait_ready(config.server_start_timeout_s)
-        arms, trail, last_look = asyncio.run(_play(world, config, servers[0].url, servers[1].url))
+        for arm, artifact in artifacts.items():
+            arm_servers[arm] = launch_arm(workdir, arm, artifact, repo, transformer=transformer)
+        for servers in arm_servers.values():  # all start in parallel; wait for each
+            servers.wait_ready(config.server_start_timeout_s)
+        router = CanaryRouter(
+            arm_servers[PRIMARY].url,
+            arm_servers[CANARY].url,
+            canary_weight=config.canary_weight,
+            salt=config.salt,
+            versions={arm: artifact_version(artifact) for arm, artifact in artifacts.items()},
+        )
+        arms, trail, last_look = asyncio.run(_play(world, config, router))
     finally:
-        for server in servers:
-            server.stop()
+        for servers in arm_servers.values():
+            servers.stop()
     return CanaryReport(
         arms=arms,
         decision=conclude(arms, last_look, config),
         config=config,
         wall_s=time.perf_counter() - start,
         trail=tuple(trail),
+        versions=router.versions(),
     )
 
 
+def artifact_version(artifact_dir: Path) -> str:
+    """The model version an artifact's answers carry (its config; the server verified it)."""
+    from models.artifact import CONFIG
+
+    return str(json.loads((Path(artifact_dir) / CONFIG).read_text())["version"])
+
+
 async def _play(
-    world: World, config: CanaryConfig, primary_url: str, canary_url: str
+    world: World, config: CanaryConfig, router: CanaryRouter
 ) -> tuple[dict[str, ArmStats], list[dict], RolloutDecision]:
     """Play the planned requests a look at a time; stop at the first look that rolls back."""
-    router = CanaryRouter(primary_url, canary_url, canary_weight=config.canary_weight, salt=config.salt)
     rng = np.random.default_rng(config.seed)
     plans = [_plan(world, config, rng, index) for index in range(config.num_requests)]
     slots = asyncio.Semaphore(config.concurrency)

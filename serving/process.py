@@ -131,3 +131,61 @@ def start_server(log_path: Path, *, timeout_s: float = 180.0, **launch: object) 
     server = launch_server(log_path, **launch)
     server.wait_ready(timeout_s)
     return server
+
+
+class ArmServers:
+    """One arm of a canary: its predictor and, when features come through a transformer, the
+    Feast transformer in front of it (stamping the predictor's model version). ``url`` is the
+    arm's entry point: the transformer when there is one, else the predictor."""
+
+    def __init__(self, predictor: ServerProcess, transformer: ServerProcess | None = None) -> None:
+        self.predictor = predictor
+        self.transformer = transformer
+
+    @property
+    def servers(self) -> tuple[ServerProcess, ...]:
+        return (self.predictor,) if self.transformer is None else (self.predictor, self.transformer)
+
+    @property
+    def url(self) -> str:
+        return (self.transformer or self.predictor).url
+
+    def wait_ready(self, timeout_s: float) -> None:
+        for server in self.servers:
+            server.wait_ready(timeout_s)
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+def launch_arm(
+    workdir: Path,
+    name: str,
+    artifact_dir: Path,
+    feature_repo: Path | None,
+    *,
+    transformer: bool = False,
+) -> ArmServers:
+    """Start one arm on 127.0.0.1 (logs ``workdir/<name>-*.log``): a predictor reading
+    ``feature_repo`` in-process, or with ``transformer`` a bare predictor behind a Feast
+    transformer of the same artifact's version. Call ``wait_ready`` before use."""
+    workdir = Path(workdir)
+    if not transformer or feature_repo is None:
+        return ArmServers(
+            launch_server(
+                workdir / f"{name}-server.log", artifact_dir=artifact_dir, feature_repo=feature_repo
+            )
+        )
+    predictor = launch_server(workdir / f"{name}-predictor.log", artifact_dir=artifact_dir)
+    try:
+        front = launch_server(
+            workdir / f"{name}-transformer.log",
+            artifact_dir=artifact_dir,
+            feature_repo=feature_repo,
+            transformer_for=predictor.url.removeprefix("http://"),
+        )
+    except BaseException:
+        predictor.stop()
+        raise
+    return ArmServers(predictor, front)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -59,6 +60,38 @@ def test_identical_models_are_promoted_with_a_full_report(own_artifact, tmp_path
         assert stats["impressions"] == 5 * stats["requests"]
         assert 0 < stats["ctr"] < 1
     assert sum(payload["arms"][a]["requests"] for a in ("primary", "canary")) == 240
+    assert payload["versions"]["canary"]["pinned"] == "tiny-1"
+    assert set(payload["versions"]["canary"]["answered"]) == {"tiny-1"}
+    assert servers_of(own_artifact) == []
+
+
+@pytest.mark.e2e
+def test_arms_behind_feast_transformers_answer_with_their_pinned_version(
+    own_artifact, sqlite_feast_repo, tmp_path
+):
+    report = run_canary(
+        own_artifact,
+        own_artifact,
+        sqlite_feast_repo,
+        World.from_config(SMALL_WORLD),
+        replace(QUICK, num_requests=120, min_requests_per_arm=20),
+        tmp_path / "ab",
+        transformer=True,
+    )
+    payload = report.to_dict()
+    assert payload["decision"] == "promote", payload["reasons"]
+    for arm in ("primary", "canary"):
+        assert payload["arms"][arm]["errors"] == 0
+        assert payload["versions"][arm] == {
+            "pinned": "tiny-1",
+            "answered": {"tiny-1": payload["arms"][arm]["requests"]},
+        }
+    assert sorted(p.name for p in (tmp_path / "ab").glob("*.log")) == [
+        "canary-predictor.log",
+        "canary-transformer.log",
+        "primary-predictor.log",
+        "primary-transformer.log",
+    ]
     assert servers_of(own_artifact) == []
 
 

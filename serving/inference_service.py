@@ -10,7 +10,9 @@ as KServe expects. Without a transformer the predictor reads Feast itself.
 Canary: KServe routes ``canaryTrafficPercent`` of the traffic to the latest revision of a
 component and the rest to the previous one, so a canary is this manifest applied over the
 running one with the candidate's ``storage_uri`` and ``canary_traffic_percent`` set; promoting
-is re-applying it without the percent, rolling back is re-applying the previous manifest.
+is re-applying it without the percent, rolling back is re-applying the previous manifest. While
+a canary runs the predictor is held at one replica: the rollout controller's user-level
+statistics are kept per process (:mod:`serving.prometheus_metrics`).
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ def build_inference_service(config: InferenceServiceConfig) -> Any:
 
     from serving._kserve import kserve
 
+    # the rollout controller's per-user statistics live in one predictor process per arm
+    canary_running = config.canary_traffic_percent not in (None, 0, 100)
     predictor_args = ["serve", "--artifact", MODEL_MOUNT]
     if not config.transformer:
         predictor_args += ["--feature-repo", config.feature_repo]
@@ -110,8 +114,8 @@ def build_inference_service(config: InferenceServiceConfig) -> Any:
             _container(config, predictor_args, env={"STORAGE_URI": config.storage_uri}),
         ],
         canary_traffic_percent=config.canary_traffic_percent,
-        min_replicas=config.min_replicas,
-        max_replicas=config.max_replicas,
+        min_replicas=1 if canary_running else config.min_replicas,
+        max_replicas=1 if canary_running else config.max_replicas,
     )
     transformer = None
     if config.transformer:

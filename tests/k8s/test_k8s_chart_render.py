@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from k8s_chart_helpers import VALUE_SET_NAMES, objects_of_kind
+from k8s_chart_helpers import VALUE_SET_NAMES, objects_of_kind, one_of_kind
 
 from pipelines.k8s_check_chart import lint, render_templates
 from pipelines.k8s_check_schemas import KUBERNETES_VERSIONS
@@ -101,3 +101,22 @@ def test_external_redis_renders_no_redis_and_points_feast_at_the_managed_one(ren
         "recforge.abc123.cache.amazonaws.com:6380,password=${REDIS_PASSWORD},ssl=true"
         in (config["data"]["feature_store.yaml"])
     )
+
+
+def test_a_running_canary_holds_the_predictor_at_one_replica(rendered):
+    predictor = one_of_kind(rendered["canary-10"], "InferenceService")["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 1)
+
+
+def test_without_a_canary_the_predictor_scales_as_configured(rendered):
+    predictor = one_of_kind(rendered["defaults"], "InferenceService")["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 3)
+
+
+def test_the_controller_gets_every_rollout_policy_flag_the_values_set(rendered):
+    deployment = one_of_kind(rendered["defaults"], "Deployment", "-controller")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    flags = dict(zip(args[2::2], args[3::2]))
+    assert flags["--min-relative-ctr"] == "0.98" and flags["--planned-users"] == "20000"
+    assert {"--srm-alpha", "--min-canary-users-per-step", "--min-seconds-per-step",
+            "--max-duration-s", "--max-state-skew-s"} <= set(flags)

@@ -15,8 +15,14 @@
 {{- if gt (int $spec.minReplicas) (int $spec.maxReplicas) -}}
 {{- fail (printf "%s.minReplicas (%v) must not exceed maxReplicas (%v)" $where $spec.minReplicas $spec.maxReplicas) -}}
 {{- end -}}
+{{- $canary := .root.Values.inferenceService.canary -}}
+{{- if and (eq .name "predictor") (ne $canary.trafficPercent nil) $canary.pinPredictorReplicas }}
+minReplicas: 1
+maxReplicas: 1
+{{- else }}
 minReplicas: {{ $spec.minReplicas }}
 maxReplicas: {{ $spec.maxReplicas }}
+{{- end }}
 scaleMetric: {{ $metric }}
 scaleTarget: {{ $target }}
 labels:

@@ -116,7 +116,7 @@ def test_without_a_canary_the_predictor_scales_as_configured(rendered):
 def test_the_controller_gets_every_rollout_policy_flag_the_values_set(rendered):
     deployment = one_of_kind(rendered["defaults"], "Deployment", "-controller")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    flags = dict(zip(args[2::2], args[3::2]))
+    flags = dict(zip(args[2::2], args[3::2], strict=True))
     assert flags["--min-relative-ctr"] == "0.98" and flags["--planned-users"] == "20000"
     assert {"--srm-alpha", "--min-canary-users-per-step", "--min-seconds-per-step",
             "--max-duration-s", "--max-state-skew-s"} <= set(flags)

@@ -17,8 +17,9 @@ delays requests instead of losing them.
 
 Each arm may be pinned to a model version (``versions``): a 2xx answer that carries another
 ``model_version`` is counted as an error of that arm (a canary's is retried on the primary; a
-primary's becomes a 502), so features, model and analysis never mix versions. The versions that
-answered are counted per arm in ``/stats``.
+primary's becomes a 502), so features, model and analysis never mix versions. A 409 — an arm's
+transformer and predictor are of different versions — is that arm's error too, never the
+caller's. The versions that answered are counted per arm in ``/stats``.
 
 With a :class:`serving.shadow.ShadowConfig` a share of the primary's requests is mirrored to a
 candidate server that never answers users (:mod:`serving.shadow`); ``/stats`` carries the
@@ -232,6 +233,8 @@ class CanaryRouter:
             return _Attempt(None, b"", latency_ms, failure="transport")
         if reply.status_code >= 500:
             return _Attempt(reply.status_code, reply.content, latency_ms, failure="server")
+        if reply.status_code == 409:  # the arm's transformer and predictor are different versions
+            return _Attempt(reply.status_code, reply.content, latency_ms, failure="version")
         if reply.status_code >= 300:
             return _Attempt(reply.status_code, reply.content, latency_ms)
         version = answer_version(reply.content)
@@ -285,7 +288,10 @@ def _check_versions(versions: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _failure_body(path: str, attempt: _Attempt) -> bytes:
-    if attempt.failure == "version":
+    detail = attempt.content.decode(errors="replace")[:300]
+    if attempt.failure == "version" and attempt.status == 409:
+        why = f"the primary's transformer and predictor are of different model versions ({detail})"
+    elif attempt.failure == "version":
         why = f"the primary answered model version {attempt.model_version!r}, not the pinned one"
     else:
         why = f"no arm could answer {path}"

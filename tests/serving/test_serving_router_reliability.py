@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from serving.process import free_port, launch_server, start_server
@@ -118,3 +119,48 @@ def test_bad_pinned_versions_are_refused_naming_the_field(versions, field):
 def test_a_negative_retry_setting_is_refused_naming_it(field):
     with pytest.raises(ValueError, match=f"retry.{field}"):
         RetryPolicy(**{field: -1.0})
+
+
+@pytest.fixture(scope="module")
+def mismatched_transformer(predictor_server, sqlite_feast_repo, tmp_path_factory):
+    """A Feast transformer stamping features for version other-7 in front of the tiny-1 predictor."""
+    log = tmp_path_factory.mktemp("mismatch") / "transformer.log"
+    with start_server(
+        log,
+        feature_repo=sqlite_feast_repo,
+        transformer_for=predictor_server.url.removeprefix("http://"),
+        extra_args=["--model-version", "other-7"],
+        timeout_s=120,
+    ) as server:
+        yield server
+
+
+def test_a_canary_whose_transformer_and_predictor_differ_is_a_canary_error_not_the_callers(
+    predictor_server, mismatched_transformer
+):
+    router = CanaryRouter(predictor_server.url, mismatched_transformer.url, canary_weight=0.5)
+    (reply,) = asyncio.run(ask(router, body(user_in(router, CANARY))))
+    assert reply.ok and reply.served_by == PRIMARY
+    assert sample(router, "recforge_router_errors_total", arm=CANARY, reason="version") == 1
+    assert router.stats()[CANARY].rejected == 0
+
+
+def test_a_v2_answer_of_the_pinned_version_is_served(predictor_server):
+    router = CanaryRouter(
+        predictor_server.url, predictor_server.url, canary_weight=0.0, versions={PRIMARY: "tiny-1"}
+    )
+    v2 = {
+        "inputs": [
+            {"name": "user_id", "shape": [1], "datatype": "INT64", "data": [3]},
+            {"name": "item_ids", "shape": [2], "datatype": "INT64", "data": [1, 2]},
+        ]
+    }
+
+    async def send():
+        try:
+            return await router.route(3, "/v2/models/ranker/infer", orjson.dumps(v2))
+        finally:
+            await router.aclose()
+
+    reply = asyncio.run(send())
+    assert reply.ok and reply.model_version == "tiny-1"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
+import time
 
 import httpx
 import numpy as np
@@ -225,3 +228,37 @@ def test_the_router_command_refuses_a_bad_shadow_percent(capsys):
         )
     assert exit_info.value.code == 2
     assert "shadow.percent" in capsys.readouterr().err
+
+
+def poll(read, done, timeout_s: float = 60.0):
+    """``read()`` again until ``done(value)`` (each read is an HTTP round trip), at most ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            value = read()
+            if done(value):
+                return value
+        except httpx.TransportError:
+            value = None
+        assert time.monotonic() < deadline, f"gave up waiting; last value {value!r}"
+
+
+def test_the_router_command_mirrors_to_the_shadow_and_serves_the_comparison(predictor_server, tmp_path):
+    port, url = free_port(), predictor_server.url
+    command = [sys.executable, "-m", "serving.router", "--primary", url, "--canary", url]
+    command += ["--canary-percent", "0", "--shadow", url, "--shadow-percent", "100", "--port", str(port)]
+    with open(tmp_path / "router.log", "wb") as log:
+        router = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            poll(lambda: client.get("/").status_code, lambda status: status == 200)
+            for user in (1, 2, 3):
+                assert client.post("/v1/models/ranker:predict", json=body(user)).status_code == 200
+            stats = poll(lambda: client.get("/stats").json(), lambda s: s["shadow"]["compared"] == 3)
+            metrics = client.get("/metrics").text
+    finally:
+        router.terminate()
+        router.wait(timeout=30)
+    assert stats["shadow"]["rank"]["top_k_overlap"] == 1.0
+    assert stats["versions"]["primary"]["answered"] == {"tiny-1": 3}
+    assert 'recforge_router_shadow_total{status="ok"} 3.0' in metrics

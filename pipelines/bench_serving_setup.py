@@ -7,6 +7,8 @@ frozen (SIGSTOP: the store hangs) and thawed by its PID to play an unavailable o
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,12 +83,13 @@ def prepare(
     workdir = Path(workdir)
     raw, feature_dir = workdir / "raw", workdir / "features"
     say(f"simulating {simulation.num_impressions:,} impressions of {simulation.num_users:,} users")
-    simulate(simulation, raw)
+    simulate(simulation, raw, progress=False)
     config = features.FeatureConfig(online_store="redis", redis_connection_string=redis_address)
     say("building features and materializing them into Redis")
     tables = features.build_feature_tables(raw, feature_dir, config)
     store = features.create_store(feature_dir, config)
-    features.materialize(store, tables.end)
+    with contextlib.redirect_stdout(io.StringIO()):  # Feast prints a coloured line per view
+        features.materialize(store, tables.end)
     say("training the ranker (1 epoch)")
     events = features.read_events(raw)
     frame = features.training_frame(store, events).sort_values("ts", ignore_index=True)

@@ -177,7 +177,7 @@ class ShadowComparison:
 
 def _ranks_of_shared(primary: np.ndarray, shadow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions in each list of the items both lists contain (in the primary's order)."""
-    shared, in_primary, in_shadow = np.intersect1d(primary, shadow, assume_unique=True, return_indices=True)
+    _, in_primary, in_shadow = np.intersect1d(primary, shadow, assume_unique=True, return_indices=True)
     order = np.argsort(in_primary)
     return in_primary[order], in_shadow[order]
 

@@ -100,8 +100,16 @@ def test_quick_run_loses_nothing_fails_nothing_and_rolls_back_at_the_next_look(t
     assert main(["--quick", "--rates", "50", "--json", str(out), "--workdir", str(tmp_path / "work")]) == 0
     data = json.loads(out.read_text())
     checks = data["targets"]
-    assert checks["lost_requests"]["met"] and checks["failed_user_requests"]["met"], checks
+    assert checks["lost_requests"]["met"] and checks["failed_requests_in_faults"]["met"], checks
     assert checks["analysis_looks_to_rollback"]["met"], data["canary_kill"]["looks"]
     assert data["store_outage"]["degraded"] > 0 and checks["store_frozen_max_ms"]["met"]
     assert data["canary_kill"]["canary_users_answered_by_primary"] > 0
     assert "analysis_looks_to_rollback" in capsys.readouterr().out
+
+
+def test_errors_under_overload_are_reported_but_only_fault_phases_must_not_fail():
+    overloaded = phase(target_rate=200.0, errors=7, failed=7)
+    checks = targets(results(load=[phase(), overloaded]), ServingBenchConfig())
+    assert checks["failed_requests_in_faults"]["met"] is True
+    checks = targets(results(store_outage=phase(failed=1, max_ms=150.0)), ServingBenchConfig())
+    assert checks["failed_requests_in_faults"]["met"] is False

@@ -261,6 +261,25 @@ class Bench:
             "  (mean to decision counts runs that never decide at the horizon; each scenario's sequential\n"
             "   test is planned for the users its fixed-horizon test needs; ratio = mean to decision / fixed)"
         )
+        self._versus_unknown_effect(plans)
+
+    def _versus_unknown_effect(self, plans: dict[str, tuple[float, int]]) -> None:
+        """A fixed-horizon test must be sized before the effect is known: for the smallest CTR
+        change worth detecting. The sequential test stops earlier when the change is larger."""
+        ab = self.results["ab"]
+        ctr = [name for name, row in ab.items() if row["metric"] == "ctr"]
+        smallest = min(ctr, key=lambda name: abs(ab[name]["relative_effect"]))
+        fixed = plans[smallest][0]
+        ratios = {name: ab[name]["mean_impressions_to_decision"] / fixed for name in ctr}
+        self.results["ab_versus_fixed_sized_for_smallest_effect"] = {
+            "sized_for": smallest, "fixed_horizon_impressions": fixed, "ratio": ratios
+        }
+        self.say(
+            f"  a fixed-horizon test sized for the smallest CTR change ({smallest}, "
+            f"{self.config.power:.0%} power, as planned) needs {fixed:,.0f} impressions whatever the true "
+            "change; sequential mean to decision / that: "
+            + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in ratios.items())
+        )
 
     # ------------------------------------------------------------------ per-user vs per-impression
     def pools(self, model: UserModel) -> None:

@@ -59,6 +59,8 @@ def test_a_small_bench_run_reports_every_section_and_writes_json(tmp_path, capsy
     results = json.loads(out.read_text())
     assert set(results["ab"]) == {"CTR -5 %", "CTR +2 %", "CTR +5 %", "CVR -10 %"}
     assert 0.0 <= results["aa"]["false_positive_rate"]["sequential, user level, every look"]["ctr"] <= 1.0
+    versus = results["ab_versus_fixed_sized_for_smallest_effect"]
+    assert versus["sized_for"] == "CTR +2 %" and set(versus["ratio"]) == {"CTR -5 %", "CTR +2 %", "CTR +5 %"}
 
 
 @pytest.mark.parametrize(

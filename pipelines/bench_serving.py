@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import sys
@@ -182,6 +183,10 @@ class ServingBench:
 
     async def _measure(self, arms: Arms, setup: ServingSetup, redis: RedisServer) -> dict:
         config, requests = self.config, setup.requests
+        # The router shares this process with the training that just ran: keep the collector's
+        # full passes over what is left off the measured requests, as a router process would.
+        gc.collect()
+        gc.freeze()
         self.say("warming up (2 s at 20 req/s)")
         await load(arms, requests, 20.0, 2.0, config.canary_percent)
         results: dict = {"load": []}

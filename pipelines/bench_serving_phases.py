@@ -158,6 +158,7 @@ async def canary_kill(
                 killed_s = time.perf_counter() - start
         result = await traffic
     finally:
+        traffic.cancel()  # no-op once it finished; on an error, stop the load
         await router.aclose()
         arms.servers[CANARY].stop()
     summary = load_summary(result, router, answers)
@@ -207,6 +208,7 @@ async def primary_restart(
         downtime_s = time.perf_counter() - down
         result = await traffic
     finally:
+        traffic.cancel()  # no-op once it finished; on an error, stop the load
         await router.aclose()
     return {**load_summary(result, router, answers), "downtime_s": downtime_s}
 
@@ -236,5 +238,6 @@ async def store_outage(
             redis.thaw()
         result = await traffic
     finally:
+        traffic.cancel()  # no-op once it finished; on an error, stop the load
         await router.aclose()
     return {**load_summary(result, router, answers), "store_down_s": duration_s / 3}

@@ -5,7 +5,9 @@ store on a real Redis in-process, each pinned to its model version) behind the c
 driven by the open-loop generator :mod:`serving.loadgen` with ``--candidates`` items a request:
 
 1. **load** — 50, 100 and 200 req/s for ``--duration`` s each: p50 / p99, failed, sent vs
-   answered (lost), degraded answers;
+   answered (lost), degraded answers; beside the baseline of 50 req/s straight to the primary
+   predictor (no router), and 50 req/s with every primary request mirrored to the canary's
+   server (shadow mode: its cost to users, and the comparison of the two servers);
 2. **worker ceiling** — closed-loop saturation of one predictor worker (no router): req/s;
 3. **store outage** — Redis frozen for the middle third of a run: answers stay bounded in time
    (degraded, never failed);
@@ -39,6 +41,7 @@ from pathlib import Path
 from pipelines.bench_serving_phases import (
     Arms,
     canary_kill,
+    direct,
     load,
     primary_restart,
     store_outage,
@@ -150,9 +153,14 @@ class ServingBench:
                 say=self.say,
             )
             arms = self._start_arms(setup)
+            # The router shares this process with the training that just ran: keep the
+            # collector's full passes over what is left out of the measured requests.
+            gc.collect()
+            gc.freeze()
             try:
                 results = asyncio.run(self._measure(arms, setup, redis))
             finally:
+                gc.unfreeze()
                 for server in arms.servers.values():
                     server.stop()
         finally:
@@ -183,18 +191,20 @@ class ServingBench:
 
     async def _measure(self, arms: Arms, setup: ServingSetup, redis: RedisServer) -> dict:
         config, requests = self.config, setup.requests
-        # The router shares this process with the training that just ran: keep the collector's
-        # full passes over what is left off the measured requests, as a router process would.
-        gc.collect()
-        gc.freeze()
         self.say("warming up (2 s at 20 req/s)")
         await load(arms, requests, 20.0, 2.0, config.canary_percent)
+        bodies = [body for _, body in requests]
         results: dict = {"load": []}
+        self.say(f"baseline: 50 req/s straight to the primary predictor for {config.duration_s:g} s")
+        results["direct"] = await direct(arms.servers["primary"], bodies, 50.0, config.duration_s)
         for rate in config.rates:
             self.say(f"load: {rate:g} req/s for {config.duration_s:g} s")
             results["load"].append(await load(arms, requests, rate, config.duration_s, config.canary_percent))
+        self.say("shadow: 50 req/s, every primary request mirrored to the canary's server")
+        results["shadow"] = await load(
+            arms, requests, 50.0, config.fault_duration_s, config.canary_percent, shadow_percent=100.0
+        )
         self.say(f"worker ceiling: closed loop, {config.ceiling_concurrency} senders, {config.ceiling_s:g} s")
-        bodies = [body for _, body in requests]
         results["worker_ceiling"] = await worker_ceiling(
             arms.servers["primary"], bodies, config.ceiling_s, config.ceiling_concurrency
         )
@@ -248,8 +258,10 @@ def report(results: dict, say: Say) -> None:
         f"{'phase':<26}{'sent':>7}{'answered':>9}{'lost':>6}{'failed':>7}{'degraded':>9}"
         f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'req/s':>8}"
     )
-    rows = [(f"load {run['target_rate']:g} req/s", run) for run in results["load"]]
+    rows = [("direct 50 req/s (baseline)", results["direct"])]
+    rows += [(f"load {run['target_rate']:g} req/s", run) for run in results["load"]]
     rows += [
+        ("load 50 + shadow 100 %", results["shadow"]),
         ("worker ceiling (closed)", results["worker_ceiling"]),
         ("store frozen", results["store_outage"]),
         ("primary restart", results["primary_restart"]),
@@ -263,6 +275,25 @@ def report(results: dict, say: Say) -> None:
         )
     kill, restart = results["canary_kill"], results["primary_restart"]
     say("")
+    at_50 = next((run for run in results["load"] if run["target_rate"] == 50.0), None)
+    if at_50 is not None:
+        base = results["direct"]
+        say(
+            f"router vs straight to the predictor at 50 req/s: p50 {at_50['p50_ms'] / base['p50_ms']:.2f}x, "
+            f"p99 {at_50['p99_ms'] / base['p99_ms']:.2f}x"
+        )
+    shadow = results["shadow"]["shadow"]
+    scores = "; ".join(
+        f"{task} KS D {c['ks_statistic']:.3f}, mean shift {c['mean_shift']:+.4f}"
+        for task, c in shadow["scores"].items()
+    )
+    rank, latency = shadow["rank"], shadow["latency_ms"]
+    say(
+        f"shadow: {shadow['compared']} compared, {shadow['requests']['dropped']} dropped; {scores}; "
+        f"top-{rank['top_k']} overlap {_f(rank['top_k_overlap'])}, Kendall tau {_f(rank['kendall_tau'])}; "
+        f"p50/p99 ms primary {_f(latency['primary']['p50'])}/{_f(latency['primary']['p99'])}, "
+        f"shadow {_f(latency['shadow']['p50'])}/{_f(latency['shadow']['p99'])}"
+    )
     say(
         f"canary killed at {_s(kill['killed_at_s'])}, rolled back at {_s(kill['rollback_at_s'])} "
         f"(analysis every {kill['interval_s']:g} s, {kill['looks_to_rollback']} look(s) after the kill): "
@@ -278,6 +309,10 @@ def report(results: dict, say: Say) -> None:
         value = "n/a" if check["value"] is None else f"{check['value']:.3g}"
         ratio = "n/a" if check["ratio"] is None else f"{check['ratio']:.2f}"
         say(f"{name:<26}{value:>10}{check['target']:>12}{ratio:>8}  {'yes' if check['met'] else 'NO'}")
+
+
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
 
 
 def _s(value: float | None) -> str:

@@ -25,6 +25,7 @@ from serving.canary import CanaryConfig, assess
 from serving.loadgen import LoadResult, Send, http_sender, open_loop, saturation
 from serving.process import ServerProcess, launch_server
 from serving.router import CanaryRouter, RetryPolicy
+from serving.shadow import ShadowConfig
 
 PATH = "/v1/models/ranker:predict"
 SLATE = 10  # impressions a simulated user sees of each ranked list
@@ -47,7 +48,9 @@ class Arms:
     launch: dict[str, dict] = field(default_factory=dict)  # how to start each again
 
 
-def new_router(arms: Arms, canary_percent: float, retry_budget_s: float) -> CanaryRouter:
+def new_router(
+    arms: Arms, canary_percent: float, retry_budget_s: float, shadow: ShadowConfig | None = None
+) -> CanaryRouter:
     return CanaryRouter(
         arms.servers[PRIMARY].url,
         arms.servers[CANARY].url,
@@ -55,6 +58,7 @@ def new_router(arms: Arms, canary_percent: float, retry_budget_s: float) -> Cana
         versions=arms.versions,
         retry=RetryPolicy(budget_s=retry_budget_s),
         max_connections=256,
+        shadow=shadow,
     )
 
 
@@ -95,16 +99,35 @@ def load_summary(result: LoadResult, router: CanaryRouter, answers: Answers) -> 
 
 
 async def load(
-    arms: Arms, requests: Sequence[tuple[int, bytes]], rate: float, duration_s: float, canary_percent: float
+    arms: Arms,
+    requests: Sequence[tuple[int, bytes]],
+    rate: float,
+    duration_s: float,
+    canary_percent: float,
+    shadow_percent: float | None = None,
 ) -> dict:
-    """Open-loop load at ``rate`` req/s through the router to both arms."""
-    router = new_router(arms, canary_percent, retry_budget_s=5.0)
+    """Open-loop load at ``rate`` req/s through the router to both arms; with
+    ``shadow_percent``, that share of the primary's requests is also mirrored to the canary's
+    server (shadow mode) and the comparison is reported."""
+    shadow = None if shadow_percent is None else ShadowConfig(arms.servers[CANARY].url, shadow_percent)
+    router = new_router(arms, canary_percent, retry_budget_s=5.0, shadow=shadow)
     answers = Answers()
     try:
         result = await open_loop(router_sender(router, requests, answers, seed=int(rate)), rate, duration_s)
     finally:
         await router.aclose()
-    return load_summary(result, router, answers)
+    summary = load_summary(result, router, answers)
+    if router.shadow is not None:
+        summary["shadow"] = router.shadow.summary()
+    return summary
+
+
+async def direct(server: ServerProcess, bodies: Sequence[bytes], rate: float, duration_s: float) -> dict:
+    """The baseline: the same open-loop load straight to one predictor, no router."""
+    limits = httpx.Limits(max_connections=256)
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+        result = await open_loop(http_sender(client, server.url + PATH, bodies), rate, duration_s)
+    return {**result.to_dict(), "answered": result.answered, "lost": result.sent - result.answered}
 
 
 async def worker_ceiling(

@@ -29,8 +29,17 @@ def phase(**values) -> dict:
 
 
 def results(**overrides) -> dict:
+    shadow = {
+        "compared": 140,
+        "requests": {"dropped": 0},
+        "scores": {"click": {"ks_statistic": 0.0, "mean_shift": 0.0}},
+        "rank": {"top_k": 10, "top_k_overlap": 1.0, "kendall_tau": 1.0},
+        "latency_ms": {"primary": {"p50": 4.0, "p99": 8.0}, "shadow": {"p50": 4.5, "p99": 9.0}},
+    }
     out = {
+        "direct": phase(p50_ms=3.0, p99_ms=6.0),
         "load": [phase(), phase(target_rate=100.0, p99_ms=30.0)],
+        "shadow": phase(shadow=shadow),
         "worker_ceiling": phase(achieved_rate=350.0, target_rate=None),
         "store_outage": phase(degraded=40, max_ms=150.0, store_down_s=2.0),
         "primary_restart": phase(downtime_s=5.0),
@@ -69,8 +78,16 @@ def test_the_report_prints_a_row_per_phase_and_every_target():
     lines: list[str] = []
     report(data, lines.append)
     text = "\n".join(lines)
-    for row in ("load 50 req/s", "load 100 req/s", "worker ceiling", "store frozen", "primary restart"):
+    for row in (
+        "direct 50",
+        "load 50 req/s",
+        "load 100 req/s",
+        "shadow 100 %",
+        "worker ceiling",
+        "store frozen",
+    ):
         assert row in text
+    assert "p50 1.33x, p99 1.33x" in text and "Kendall tau 1" in text
     assert all(name in text for name in data["targets"])
 
 
@@ -104,6 +121,8 @@ def test_quick_run_loses_nothing_fails_nothing_and_rolls_back_at_the_next_look(t
     assert checks["analysis_looks_to_rollback"]["met"], data["canary_kill"]["looks"]
     assert data["store_outage"]["degraded"] > 0 and checks["store_frozen_max_ms"]["met"]
     assert data["canary_kill"]["canary_users_answered_by_primary"] > 0
+    assert data["shadow"]["shadow"]["compared"] > 0 and data["shadow"]["lost"] == 0
+    assert data["shadow"]["shadow"]["rank"]["top_k_overlap"] == 1.0  # the same weights in both arms
     assert "analysis_looks_to_rollback" in capsys.readouterr().out
 
 

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from prometheus_client import Counter
@@ -125,7 +125,7 @@ class FeastOnlineSource:
             ) from error
         # "view:feature" strings, resolved once: passing the service object costs ~2x per request
         self._refs: dict[str, list[str]] = {USER_KEY: [], ITEM_KEY: []}
-        self.item_kinds: dict[str, str] = {}
+        self.item_columns: dict[str, ItemColumn] = {}
         for projection in service.feature_view_projections:
             view = self._store.get_feature_view(projection.name)
             keys = sorted(column.name for column in view.entity_columns)
@@ -137,7 +137,7 @@ class FeastOnlineSource:
             for feature in projection.features:
                 self._refs[keys[0]].append(f"{projection.name_to_use()}:{feature.name}")
                 if keys[0] == ITEM_KEY:
-                    self.item_kinds[feature.name] = _storage_kind(str(feature.dtype))
+                    self.item_columns[feature.name] = _item_column(feature)
 
     def fetch(self, user_id: int, item_ids: np.ndarray) -> dict[str, list]:
         """Every feature of the service, one value per item (user features repeated)."""
@@ -182,59 +182,84 @@ def _serving_config(repo: Path, redis_timeout_s: float) -> Any:
     return config
 
 
-def _storage_kind(dtype: str) -> str:
+def _item_column(feature: Any) -> ItemColumn:
+    dtype = str(feature.dtype)
     if dtype.startswith("Array"):
-        return "vector"
+        dim = int(getattr(feature, "vector_length", 0) or 0)
+        if dim < 1:
+            raise ValueError(
+                f"feature_service: {feature.name} is an array without vector_length; declare "
+                "Field(..., vector_length=N) so serving can hold it in memory"
+            )
+        return ItemColumn("vector", dim)
     if dtype in ("Float32", "Float64", "Int32", "Int64"):
-        return "number"
-    return "object"
+        return ItemColumn("number")
+    return ItemColumn("object")
+
+
+@dataclass(frozen=True)
+class ItemColumn:
+    """How an item feature is held in memory: ``number`` (float64, NaN when missing),
+    ``vector`` (float32 rows of ``dim``, zeros when missing) or ``object`` (None when missing)."""
+
+    kind: Literal["number", "vector", "object"]
+    dim: int = 0
 
 
 class _ItemTable:
     """An immutable snapshot of item features: an id index and one array per column (row 0 holds
-    the defaults: None, NaN or a zero vector)."""
+    the defaults)."""
 
-    def __init__(self, kinds: Mapping[str, str], ids: list[int], columns: Mapping[str, list]) -> None:
-        self.kinds = dict(kinds)
-        self.index = {item: row for row, item in enumerate(ids, start=1)}
-        self.loaded_at = time.monotonic()
+    def __init__(self, columns: Mapping[str, ItemColumn], ids: list[int], values: Mapping[str, list]) -> None:
+        self.columns = dict(columns)
+        self.ids = list(ids)
+        self.index = {item: row for row, item in enumerate(self.ids, start=1)}
         self.arrays = {
-            name: _column_array(kind, columns.get(name, []), len(ids)) for name, kind in self.kinds.items()
+            name: _column_array(column, values.get(name, []), len(self.ids))
+            for name, column in self.columns.items()
         }
+        self.loaded_at = time.monotonic()
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.ids)
 
     def rows(self, item_ids: np.ndarray) -> np.ndarray:
+        """Each item's row, 0 (the defaults) for items the table does not hold."""
         get = self.index.get
         return np.fromiter((get(item, 0) for item in item_ids.tolist()), dtype=np.int64, count=len(item_ids))
 
-    def gather(self, rows: np.ndarray) -> dict[str, Any]:
+    def gather(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         return {name: array[rows] for name, array in self.arrays.items()}
 
-    def with_items(self, ids: list[int], columns: Mapping[str, list]) -> _ItemTable:
-        known = list(self.index)
-        merged = {
-            name: self.column_values(name) + list(columns.get(name, [None] * len(ids))) for name in self.kinds
-        }
-        return _ItemTable(self.kinds, known + ids, merged)
+    def values(self) -> dict[str, list]:
+        """Every column as one plain value per item (None where missing), for a merge."""
+        out = {}
+        for name, column in self.columns.items():
+            held = self.arrays[name][1:]
+            if column.kind == "number":
+                out[name] = [None if math.isnan(v) else v for v in held.tolist()]
+            else:
+                out[name] = list(held)
+        return out
 
-    def column_values(self, name: str) -> list:
-        array = self.arrays[name][1:]
-        if self.kinds[name] == "number":
-            return [None if math.isnan(v) else v for v in array.tolist()]
-        return list(array)
+    def merged(self, other: _ItemTable, limit: int) -> _ItemTable:
+        """This table with ``other``'s items added (at most ``limit`` items in all)."""
+        new = [k for k, item in enumerate(other.ids) if item not in self.index][: max(0, limit - len(self))]
+        if not new:
+            return self
+        mine, theirs = self.values(), other.values()
+        values = {name: mine[name] + [theirs[name][k] for k in new] for name in self.columns}
+        return _ItemTable(self.columns, self.ids + [other.ids[k] for k in new], values)
 
 
-def _column_array(kind: str, values: list, n: int) -> np.ndarray:
+def _column_array(column: ItemColumn, values: list, n: int) -> np.ndarray:
     values = list(values) + [None] * (n - len(values))
-    if kind == "number":
+    if column.kind == "number":
         return np.array([math.nan] + [math.nan if v is None else float(v) for v in values], dtype=np.float64)
-    if kind == "vector":
-        dim = next((len(v) for v in values if v is not None), 0)
-        matrix = np.zeros((n + 1, dim), dtype=np.float32)
+    if column.kind == "vector":
+        matrix = np.zeros((n + 1, column.dim), dtype=np.float32)
         for row, vector in enumerate(values, start=1):
-            if vector is not None and len(vector) == dim:
+            if vector is not None and len(vector) == column.dim:
                 matrix[row] = vector
         return matrix
     array = np.empty(n + 1, dtype=object)
@@ -242,18 +267,25 @@ def _column_array(kind: str, values: list, n: int) -> np.ndarray:
     return array
 
 
-def _present(columns: Mapping[str, list], n: int) -> list[bool]:
+def _present(values: Mapping[str, list], n: int) -> list[bool]:
     """Whether the store holds anything for each of n fetched entities."""
     present = [False] * n
-    for values in columns.values():
-        for i, value in enumerate(values):
+    for column in values.values():
+        for i, value in enumerate(column):
             present[i] = present[i] or value is not None
     return present
 
 
 class OnlineFeatures:
     """User features per request, item features from memory, defaults and a reason when the store
-    fails (see the module docstring). ``close()`` stops the background refresh."""
+    fails (see the module docstring). ``close()`` stops the background refresh.
+
+    Items are held in two tables: the main one, loaded at start and rebuilt at every refresh, and
+    a small one of items first seen since (rebuilt when one is added, merged into the main one
+    when it reaches ``RECENT_ITEMS``), so a new item costs a copy of the small table only.
+    """
+
+    RECENT_ITEMS = 10_000
 
     def __init__(
         self,
@@ -265,42 +297,45 @@ class OnlineFeatures:
     ) -> None:
         self._source = source
         self._config = config
-        self._model_name = model_name
         self._counters = {cause: DEGRADED_ANSWERS.labels(model_name, cause) for cause in CAUSES}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="online-store")
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._down: tuple[str, str] | None = None
         self._absent: set[int] = set()
-        self._table = _ItemTable(source.item_kinds, [], {})
+        empty = _ItemTable(source.item_columns, [], {})
+        self._tables = (empty, empty)  # (main, recent), swapped as one
         self._stop = threading.Event()
         self._preload = {int(i) for i in preload_items}
-        self._load_items(sorted(self._preload))
+        self.refresh_items()
         self._warm_up()
         self._refresher = threading.Thread(target=self._refresh_loop, name="item-table-refresh", daemon=True)
         self._refresher.start()
 
     @property
     def items_held(self) -> int:
-        return len(self._table)
+        return sum(len(table) for table in self._tables)
 
     def lookup(self, user_id: int, item_ids: np.ndarray) -> FeatureLookup:
-        table = self._table
-        rows = table.rows(item_ids)
-        missing = [item for item in item_ids[rows == 0].tolist() if item not in self._absent]
+        table, recent, rows, unknown, recent_rows = self._locate(item_ids)
+        missing = [i for i in item_ids[unknown][recent_rows == 0].tolist() if i not in self._absent]
         answer, failure = self._ask(lambda: self._fetch(user_id, missing))
         user: dict[str, Any] = {}
         if answer is not None:
-            user, table = answer[0], self._add_items(missing, answer[1])
+            user = answer[0]
             if missing:
-                rows = table.rows(item_ids)
-        if failure is None and missing and len(table) >= self._config.max_items:
+                self._remember(missing, answer[1])
+                table, recent, rows, unknown, recent_rows = self._locate(item_ids)
+        if failure is None and missing and self.items_held >= self._config.max_items:
             failure = (
                 f"item table full ({self._config.max_items} items): new items get default features; "
                 "raise max_items",
                 "item_table_full",
             )
         columns = table.gather(rows)
+        if recent_rows.any():
+            for name, values in recent.gather(recent_rows).items():
+                columns[name][unknown] = values
         n = len(item_ids)
         for name, value in user.items():
             columns[name] = (
@@ -310,6 +345,16 @@ class OnlineFeatures:
             return FeatureLookup(columns)
         self._counters[failure[1]].inc()
         return FeatureLookup(columns, degraded=failure[0], cause=failure[1])
+
+    def _locate(
+        self, item_ids: np.ndarray
+    ) -> tuple[_ItemTable, _ItemTable, np.ndarray, np.ndarray, np.ndarray]:
+        """The two tables now, each item's row in the main one, the positions it does not hold
+        and their rows in the recent one (0: held by neither)."""
+        table, recent = self._tables
+        rows = table.rows(item_ids)
+        unknown = np.flatnonzero(rows == 0)
+        return table, recent, rows, unknown, recent.rows(item_ids[unknown])
 
     def _fetch(self, user_id: int, missing: list[int]) -> tuple[dict[str, Any], dict[str, list]]:
         items = self._source.fetch_items(missing) if missing else {}
@@ -341,57 +386,66 @@ class OnlineFeatures:
             self._down, self._down_until = failure, time.monotonic() + self._config.retry_after_s
         return None, failure
 
-    def _add_items(self, ids: list[int], columns: Mapping[str, list]) -> _ItemTable:
-        if not ids:
-            return self._table
-        present = _present(columns, len(ids))
-        new = [i for i, p in zip(ids, present, strict=True) if p]
+    def _remember(self, ids: list[int], values: Mapping[str, list]) -> None:
+        """Hold newly fetched items; ids the store has nothing for are not asked again until the
+        next refresh."""
+        present = _present(values, len(ids))
         with self._lock:
             if len(self._absent) > self._config.max_items:  # ids nobody has, e.g. from fuzzing
                 self._absent = set()
             self._absent.update(i for i, p in zip(ids, present, strict=True) if not p)
-            table = self._table
-            new = [i for i in new if i not in table.index][: max(0, self._config.max_items - len(table))]
-            if new:
-                chosen = {i: k for k, i in enumerate(ids)}
-                picked = {name: [values[chosen[i]] for i in new] for name, values in columns.items()}
-                self._table = table = table.with_items(new, picked)
-            return table
+            table, recent = self._tables
+            found = [k for k, p in enumerate(present) if p and ids[k] not in recent.index]
+            room = self._config.max_items - len(table) - len(recent)
+            found = found[: max(0, room)]
+            if found:
+                added = _ItemTable(
+                    self._source.item_columns,
+                    [ids[k] for k in found],
+                    {name: [column[k] for k in found] for name, column in values.items()},
+                )
+                recent = recent.merged(added, self.RECENT_ITEMS)
+                if len(recent) >= self.RECENT_ITEMS:
+                    table = table.merged(recent, self._config.max_items)
+                    recent = _ItemTable(self._source.item_columns, [], {})
+                self._tables = (table, recent)
 
-    def _load_items(self, ids: list[int]) -> None:
-        """Replace the item table with fresh values for ``ids`` (logged; a failure keeps the old one)."""
+    def refresh_items(self) -> bool:
+        """Reload every held item (and the preloaded ids) from the store; logged. On failure the
+        old values stay in use (and the log says how old they are)."""
+        ids = sorted(self._preload.union(*(table.ids for table in self._tables)))
         start = time.monotonic()
         try:
-            columns: dict[str, list] = {name: [] for name in self._source.item_kinds}
+            values: dict[str, list] = {name: [] for name in self._source.item_columns}
             for offset in range(0, len(ids), FETCH_CHUNK):
-                chunk = self._source.fetch_items(ids[offset : offset + FETCH_CHUNK])
-                for name in columns:
-                    columns[name].extend(chunk.get(name, [None] * len(ids[offset : offset + FETCH_CHUNK])))
+                chunk = ids[offset : offset + FETCH_CHUNK]
+                fetched = self._source.fetch_items(chunk)
+                for name, column in values.items():
+                    column.extend(fetched.get(name, [None] * len(chunk)))
         except Exception as error:
-            age = time.monotonic() - self._table.loaded_at
             logger.warning(
                 "item table: refresh failed (%s: %s); serving %d items loaded %.0f s ago",
                 type(error).__name__,
                 error,
-                len(self._table),
-                age,
+                self.items_held,
+                time.monotonic() - self._tables[0].loaded_at,
             )
-            return
-        present = _present(columns, len(ids))
-        keep = [k for k, p in enumerate(present) if p][: self._config.max_items]
+            return False
+        keep = [k for k, p in enumerate(_present(values, len(ids))) if p][: self._config.max_items]
         table = _ItemTable(
-            self._source.item_kinds,
+            self._source.item_columns,
             [ids[k] for k in keep],
-            {name: [values[k] for k in keep] for name, values in columns.items()},
+            {name: [column[k] for k in keep] for name, column in values.items()},
         )
         with self._lock:
-            self._table = table
+            self._tables = (table, _ItemTable(self._source.item_columns, [], {}))
             self._absent = set()
         logger.info(
             "item table: %d items loaded from the online store in %.2f s",
             len(table),
             time.monotonic() - start,
         )
+        return True
 
     def _warm_up(self) -> None:
         """One untimed user lookup at start: Feast's first call builds caches (100+ ms)."""
@@ -406,7 +460,7 @@ class OnlineFeatures:
                 self._source.refresh_registry()
             except Exception as error:
                 logger.warning("feature registry: refresh failed (%s: %s)", type(error).__name__, error)
-            self._load_items(sorted(self._preload | set(self._table.index)))
+            self.refresh_items()
 
     def close(self) -> None:
         self._stop.set()
@@ -414,16 +468,19 @@ class OnlineFeatures:
 
 
 def assemble_frame(
-    request: RankRequest, features: Mapping[str, Any], columns: Iterable[str]
+    request: RankRequest, features: Mapping[str, Any], columns: Iterable[str], *, typed: bool = False
 ) -> dict[str, Any]:
-    """The model's input columns for one request: ids, context, features; ``None`` where unknown."""
+    """The model's input columns for one request: ids, context, features; ``None`` where unknown.
+
+    ``typed`` writes the context as arrays of each value's own type, which the model looks up
+    without pandas (a 100-candidate request scores in 1.2 ms instead of 1.9 ms)."""
     n = len(request)
     frame: dict[str, Any] = {
         USER_KEY: np.full(n, request.user_id, dtype=np.int64),
         ITEM_KEY: request.item_ids,
     }
     for name, value in request.context.items():
-        frame[name] = [value] * n
+        frame[name] = np.full(n, value, dtype=object if value is None else None) if typed else [value] * n
     for name, values in features.items():
         frame.setdefault(name, values)
     return {name: frame[name] if name in frame else [None] * n for name in columns}

@@ -121,7 +121,7 @@ class RankingPredictor(RankingModelBase):
             found = self.source.lookup(instance.user_id, instance.item_ids)
         else:
             found = FeatureLookup(instance.features, degraded=instance.degraded)
-        frame = assemble_frame(instance, found.columns, self.model.required_columns)
+        frame = assemble_frame(instance, found.columns, self.model.required_columns, typed=True)
         scores = self.model.score(frame)
         order = rank_order(scores, self.ranking, conversion_given_click=False)
         return RankedList(

@@ -294,7 +294,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> None:
     """Start the server the parsed flags describe; a bad flag raises ValueError naming it."""
-    online = OnlineFeaturesConfig(timeout_s=args.feature_timeout, item_refresh_s=args.item_refresh)
+    online = _online_config(args)
     if args.transformer:
         if args.feature_repo is None or args.predictor_host is None:
             raise ValueError("--transformer needs --feature-repo DIR and --predictor-host HOST:PORT")
@@ -322,6 +322,17 @@ def run_from_args(args: argparse.Namespace) -> None:
         conversion_weight=args.conversion_weight,
         online=online,
     )
+
+
+_ONLINE_FLAGS = {"timeout_s": "--feature-timeout", "item_refresh_s": "--item-refresh"}
+
+
+def _online_config(args: argparse.Namespace) -> OnlineFeaturesConfig:
+    try:
+        return OnlineFeaturesConfig(timeout_s=args.feature_timeout, item_refresh_s=args.item_refresh)
+    except ValueError as error:
+        field, _, reason = str(error).partition(": ")
+        raise ValueError(f"{_ONLINE_FLAGS.get(field, field)}: {reason}") from error
 
 
 def _artifact_version(artifact_dir: Path | None) -> str | None:

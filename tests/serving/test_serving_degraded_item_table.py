@@ -12,6 +12,7 @@ from feast import FeatureStore
 
 import feature_repo
 from serving.feature_source import FeastOnlineSource, OnlineFeatures, OnlineFeaturesConfig
+from serving.server import main
 
 ITEMS = np.array([3, 999_999, 1, 5])  # 999_999 is not in the store
 
@@ -93,3 +94,10 @@ def test_a_refresh_serves_what_the_store_has_now(repo, online):
 def test_a_bad_setting_names_the_field(field):
     with pytest.raises(ValueError, match=field):
         OnlineFeaturesConfig(**{field: 0})
+
+
+@pytest.mark.parametrize("flag", ["--feature-timeout", "--item-refresh"])
+def test_a_bad_server_flag_names_the_flag(capsys, tiny_artifact, flag):
+    with pytest.raises(SystemExit) as stop:
+        main(["--artifact", str(tiny_artifact), flag, "-1"])
+    assert stop.value.code == 2 and f"{flag}: expected" in capsys.readouterr().err

@@ -11,9 +11,9 @@ it is passed back unchanged and counted as ``rejected``. Business outcomes are r
 the user is assigned to (intention to treat), also for requests the primary answered after a
 canary failure.
 
-A primary request that fails in transport (connection refused or reset, timeout) or with 503 is
-retried with a short, growing backoff within ``RetryPolicy.budget_s``, so a primary restart
-delays requests instead of losing them.
+A primary request that fails in transport (connection refused or reset, timeout) or with a
+gateway status (502, 503, 504) is retried with a short, growing backoff within
+``RetryPolicy.budget_s``, so a primary restart delays requests instead of losing them.
 
 Each arm may be pinned to a model version (``versions``): a 2xx answer that carries another
 ``model_version`` is counted as an error of that arm (a canary's is retried on the primary; a
@@ -66,11 +66,14 @@ __all__ = [
 ARM_HEADER = "x-recforge-arm"
 SERVED_BY_HEADER = "x-recforge-served-by"
 VERSION_HEADER = "x-recforge-model-version"
+# Gateway statuses: the server (or the transformer's predictor) is not reachable right now, so
+# another attempt may succeed; any other 5xx is the model's own failure and is not repeated.
+RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long the primary is retried after a transport error or a 503: backoff from
+    """How long the primary is retried after a transport error or a 502/503/504: backoff from
     ``backoff_s`` doubling up to ``max_backoff_s``, no new attempt after ``budget_s``."""
 
     budget_s: float = 20.0
@@ -201,7 +204,8 @@ class CanaryRouter:
         return routed
 
     async def _call(self, arm: str, path: str, content: bytes, content_type: str) -> _Attempt:
-        """One arm's answer; the primary is retried on transport errors and 503 (RetryPolicy)."""
+        """One arm's answer; the primary is retried on transport errors and gateway statuses
+        (RetryPolicy)."""
         start = time.perf_counter()
         deadline = start + (self.retry.budget_s if arm == PRIMARY else 0.0)
         backoff = self.retry.backoff_s
@@ -212,7 +216,7 @@ class CanaryRouter:
                 )
             except httpx.HTTPError:
                 reply = None
-            retryable = reply is None or reply.status_code == 503
+            retryable = reply is None or reply.status_code in RETRY_STATUSES
             if not retryable or time.perf_counter() + backoff > deadline:
                 break
             self.metrics.retry(arm)
@@ -422,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--retry-budget-s",
         type=float,
         default=RetryPolicy().budget_s,
-        help="seconds a primary request is retried after a transport error or 503",
+        help="seconds a primary request is retried after a transport error or 502/503/504",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import orjson
 import pytest
@@ -164,3 +166,37 @@ def test_a_v2_answer_of_the_pinned_version_is_served(predictor_server):
 
     reply = asyncio.run(send())
     assert reply.ok and reply.model_version == "tiny-1"
+
+
+def test_a_gateway_502_from_the_primary_is_retried_until_the_server_behind_it_is_back(
+    tiny_artifact, tmp_path
+):
+    """The primary is a proxy (here a second router, with no retries of its own) answering 502
+    while the predictor behind it is down, as an ingress or transformer would."""
+    predictor_port, proxy_port = free_port(), free_port()
+    command = [sys.executable, "-m", "serving.router", "--primary", f"http://127.0.0.1:{predictor_port}"]
+    command += ["--canary", f"http://127.0.0.1:{predictor_port}", "--canary-percent", "0"]
+    command += ["--retry-budget-s", "0", "--port", str(proxy_port)]
+    with open(tmp_path / "proxy.log", "wb") as log:
+        proxy = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    proxy_url = f"http://127.0.0.1:{proxy_port}"
+    router = CanaryRouter(
+        proxy_url, proxy_url, canary_weight=0.0, retry=RetryPolicy(budget_s=120.0, max_backoff_s=0.2)
+    )
+
+    async def scenario():
+        pending = asyncio.ensure_future(ask(router, body(7)))
+        # connection refused until the proxy listens, then 502 until the predictor listens
+        predictor = launch_server(tmp_path / "predictor.log", artifact_dir=tiny_artifact, port=predictor_port)
+        try:
+            return await pending
+        finally:
+            predictor.stop()
+
+    try:
+        (reply,) = asyncio.run(scenario())
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
+    assert reply.ok and reply.model_version == "tiny-1"
+    assert sample(router, "recforge_router_retries_total", arm=PRIMARY) >= 1

@@ -92,6 +92,17 @@ def test_a_hanging_store_gives_a_degraded_answer_within_the_bound(redis_stack, f
     assert degraded_count(redis_stack[server].url, "online_store_timeout") == before + 1
 
 
+def test_a_v2_answer_says_degraded_in_its_parameters(redis_stack, frozen_store):
+    inputs = [
+        {"name": "user_id", "shape": [1], "datatype": "INT64", "data": [1]},
+        {"name": "item_ids", "shape": [len(ITEMS)], "datatype": "INT64", "data": ITEMS},
+    ]
+    url = f"{redis_stack['predictor'].url}/v2/models/ranker/infer"
+    reply = httpx.post(url, json={"inputs": inputs}, timeout=30)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["parameters"]["degraded"].startswith("online store")
+
+
 def test_answers_are_whole_again_once_the_store_is_back(redis_stack, module_redis_server):
     url = redis_stack["predictor"].url
     module_redis_server.freeze()

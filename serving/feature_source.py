@@ -58,10 +58,11 @@ class OnlineFeaturesConfig:
     retry_after_s: float = 1.0
     item_refresh_s: float = 60.0
     redis_timeout_s: float = 0.1
+    start_timeout_s: float = 10.0
     max_items: int = 2_000_000
 
     def __post_init__(self) -> None:
-        for name in ("timeout_s", "retry_after_s", "item_refresh_s", "redis_timeout_s"):
+        for name in ("timeout_s", "retry_after_s", "item_refresh_s", "redis_timeout_s", "start_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{name}: expected a finite number of seconds > 0, got {value!r}")
@@ -307,8 +308,7 @@ class OnlineFeatures:
         self._tables = (empty, empty)  # (main, recent), swapped as one
         self._stop = threading.Event()
         self._preload = {int(i) for i in preload_items}
-        self.refresh_items()
-        self._warm_up()
+        self._start()
         self._refresher = threading.Thread(target=self._refresh_loop, name="item-table-refresh", daemon=True)
         self._refresher.start()
 
@@ -447,10 +447,22 @@ class OnlineFeatures:
         )
         return True
 
-    def _warm_up(self) -> None:
-        """One untimed user lookup at start: Feast's first call builds caches (100+ ms)."""
+    def _start(self) -> None:
+        """Load the item table and make Feast's first (100+ ms) call, waiting at most
+        start_timeout_s: a store that is down delays the start by no more than that (its client
+        retries for longer), and the load goes on in the background."""
+
+        def load_and_warm() -> None:
+            if self.refresh_items():
+                self._source.fetch_user(0)
+
         try:
-            self._source.fetch_user(0)
+            self._pool.submit(load_and_warm).result(timeout=self._config.start_timeout_s)
+        except FutureTimeout:
+            logger.warning(
+                "online store: no item table within %.0f s of start; serving while it loads",
+                self._config.start_timeout_s,
+            )
         except Exception as error:
             logger.warning("online store: not answering at start (%s: %s)", type(error).__name__, error)
 

@@ -134,3 +134,16 @@ def test_a_stopped_store_gives_a_degraded_answer_naming_it(
 
 def prediction_cause(prediction: dict) -> str:
     return "online_store_timeout" if "timeout" in prediction["degraded"] else "online_store_error"
+
+
+@pytest.mark.slow
+def test_a_predictor_starts_with_the_store_down_and_answers_degraded(
+    redis_server, make_feast_repo, tiny_artifact, tmp_path
+):
+    repo = make_feast_repo(tmp_path / "repo", {"type": "redis", "connection_string": redis_server.address})
+    redis_server.stop()
+    with start_server(
+        tmp_path / "p.log", artifact_dir=tiny_artifact, feature_repo=repo, timeout_s=120
+    ) as server:
+        prediction, elapsed = predict(server.url)
+    assert elapsed < BOUND_S and prediction["degraded"].startswith("online store")

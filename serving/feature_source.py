@@ -64,9 +64,8 @@ class OnlineFeaturesConfig:
     def __post_init__(self) -> None:
         for name in ("timeout_s", "retry_after_s", "item_refresh_s", "redis_timeout_s", "start_timeout_s"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name}: expected a finite number of seconds > 0, got {value!r}")
-            if value <= 0:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: expected a finite number of seconds > 0, got {value!r}")
         if isinstance(self.max_items, bool) or not isinstance(self.max_items, int) or self.max_items < 1:
             raise ValueError(f"max_items: expected an integer >= 1, got {self.max_items!r}")

@@ -17,6 +17,10 @@ driven by the open-loop generator :mod:`serving.loadgen` with ``--candidates`` i
    analysis (:func:`serving.canary.assess`, the same code as the local canary) must roll back
    at the next look, and no user request may fail.
 
+``--entry transformer`` puts a Feast transformer (stamping its artifact's version) in front of
+each arm's bare predictor: the router then talks to the transformers, the baseline and the
+ceiling go through the primary's transformer, and the faults hit the predictors behind them.
+
 Targets, printed with their ratio: p99 <= 10 ms at 50 req/s; >= 300 req/s per predictor worker;
 every answer within 1 s while the store is frozen; rollback at the first look after the kill
 (within one analysis interval); 0 failed user requests in the fault phases (load phases report
@@ -49,11 +53,12 @@ from pipelines.bench_serving_phases import (
 )
 from pipelines.bench_serving_setup import RedisServer, ServingSetup, prepare
 from pipelines.sim_config import SimulationConfig
-from serving.assignment import ARMS
+from serving.assignment import ARMS, PRIMARY
 from serving.canary import CanaryConfig
-from serving.process import ServerProcess, launch_server
+from serving.process import launch_arm
 
 Say = Callable[[str], None]
+ENTRIES = ("predictor", "transformer")
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class ServingBenchConfig:
     num_impressions: int = 40_000
     planned_requests: int = 1024
     server_start_timeout_s: float = 180.0
+    entry: str = "predictor"  # or "transformer": a Feast transformer in front of each predictor
 
     def __post_init__(self) -> None:
         if not self.rates or any(not _positive(r) for r in self.rates):
@@ -86,6 +92,8 @@ class ServingBenchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if self.entry not in ENTRIES:
+            raise ValueError(f"entry: expected one of {', '.join(ENTRIES)}, got {self.entry!r}")
         if not 1 <= self.candidates <= 500:
             raise ValueError(f"candidates: expected 1-500 (the server's max_items), got {self.candidates}")
         if self.candidates > self.num_items:
@@ -161,8 +169,7 @@ class ServingBench:
                 results = asyncio.run(self._measure(arms, setup, redis))
             finally:
                 gc.unfreeze()
-                for server in arms.servers.values():
-                    server.stop()
+                arms.stop()
         finally:
             redis.stop()
         results["config"] = asdict(self.config)
@@ -171,23 +178,19 @@ class ServingBench:
         return results
 
     def _start_arms(self, setup: ServingSetup) -> Arms:
-        launch = {
-            arm: {"artifact_dir": setup.artifacts[arm], "feature_repo": setup.feature_dir} for arm in ARMS
-        }
-        servers: dict[str, ServerProcess] = {}
+        transformer = self.config.entry == "transformer"
+        arms = Arms({}, dict(setup.versions), dict(setup.artifacts), setup.feature_dir, transformer)
         try:
             for arm in ARMS:
-                servers[arm] = launch_server(self.workdir / f"{arm}-server.log", **launch[arm])
-            for server in servers.values():
-                server.wait_ready(self.config.server_start_timeout_s)
+                arms.entries[arm] = launch_arm(
+                    self.workdir, arm, setup.artifacts[arm], setup.feature_dir, transformer=transformer
+                )
+            for entry in arms.entries.values():
+                entry.wait_ready(self.config.server_start_timeout_s)
         except BaseException:
-            for server in servers.values():
-                server.stop()
+            arms.stop()
             raise
-        # a restart must come back on the same port, so the router's URL stays valid
-        for arm, server in servers.items():
-            launch[arm]["port"] = int(server.url.rsplit(":", 1)[1])
-        return Arms(servers, dict(setup.versions), launch)
+        return arms
 
     async def _measure(self, arms: Arms, setup: ServingSetup, redis: RedisServer) -> dict:
         config, requests = self.config, setup.requests
@@ -195,8 +198,8 @@ class ServingBench:
         await load(arms, requests, 20.0, 2.0, config.canary_percent)
         bodies = [body for _, body in requests]
         results: dict = {"load": []}
-        self.say(f"baseline: 50 req/s straight to the primary predictor for {config.duration_s:g} s")
-        results["direct"] = await direct(arms.servers["primary"], bodies, 50.0, config.duration_s)
+        self.say(f"baseline: 50 req/s straight to the primary's {config.entry} for {config.duration_s:g} s")
+        results["direct"] = await direct(arms.url(PRIMARY), bodies, 50.0, config.duration_s)
         for rate in config.rates:
             self.say(f"load: {rate:g} req/s for {config.duration_s:g} s")
             results["load"].append(await load(arms, requests, rate, config.duration_s, config.canary_percent))
@@ -206,7 +209,7 @@ class ServingBench:
         )
         self.say(f"worker ceiling: closed loop, {config.ceiling_concurrency} senders, {config.ceiling_s:g} s")
         results["worker_ceiling"] = await worker_ceiling(
-            arms.servers["primary"], bodies, config.ceiling_s, config.ceiling_concurrency
+            arms.url(PRIMARY), bodies, config.ceiling_s, config.ceiling_concurrency
         )
         fault = {"rate": 50.0, "duration_s": config.fault_duration_s, "canary_percent": config.canary_percent}
         self.say("fault: online store (Redis) frozen for a third of the run")
@@ -342,6 +345,12 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=ServingBenchConfig.interval_s, help="canary analysis interval"
     )
     parser.add_argument(
+        "--entry",
+        choices=ENTRIES,
+        default="predictor",
+        help="each arm: a predictor reading Feast in-process, or a Feast transformer in front of it",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="a few seconds per phase on a small world (tests)"
     )
     parser.add_argument("--workdir", type=Path, help="keep the store, models and server logs here")
@@ -365,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fault_duration_s": args.fault_duration,
         "candidates": args.candidates,
         "interval_s": args.interval,
+        "entry": args.entry,
     }
     if args.quick:
         options |= QUICK

@@ -14,7 +14,8 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -23,7 +24,7 @@ from pipelines.bench_serving_setup import RedisServer
 from serving.assignment import CANARY, PRIMARY
 from serving.canary import CanaryConfig, assess
 from serving.loadgen import LoadResult, Send, http_sender, open_loop, saturation
-from serving.process import ServerProcess, launch_server
+from serving.process import ArmServers, ServerProcess, launch_server
 from serving.router import CanaryRouter, RetryPolicy
 from serving.shadow import ShadowConfig
 
@@ -39,21 +40,48 @@ class Answers:
     served_by_primary_for_canary: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class Arms:
-    """The two arms' servers and the versions they must answer with."""
+    """Each arm's servers — its predictor, and the Feast transformer in front of it when
+    ``transformer`` — and the model versions they must answer with."""
 
-    servers: dict[str, ServerProcess]
+    entries: dict[str, ArmServers]
     versions: dict[str, str]
-    launch: dict[str, dict] = field(default_factory=dict)  # how to start each again
+    artifacts: dict[str, Path]
+    feature_repo: Path
+    transformer: bool = False
+
+    def url(self, arm: str) -> str:
+        """The arm's entry point: its transformer when there is one, else its predictor."""
+        return self.entries[arm].url
+
+    def predictor(self, arm: str) -> ServerProcess:
+        return self.entries[arm].predictor
+
+    def restart_predictor(self, arm: str, timeout_s: float) -> None:
+        """Stop the arm's predictor (SIGTERM) and start it again on the same port."""
+        old = self.entries[arm].predictor
+        old.stop()
+        new = launch_server(
+            old.log_path,
+            artifact_dir=self.artifacts[arm],
+            feature_repo=None if self.transformer else self.feature_repo,
+            port=int(old.url.rsplit(":", 1)[1]),
+        )
+        self.entries[arm].predictor = new
+        new.wait_ready(timeout_s)
+
+    def stop(self) -> None:
+        for entry in self.entries.values():
+            entry.stop()
 
 
 def new_router(
     arms: Arms, canary_percent: float, retry_budget_s: float, shadow: ShadowConfig | None = None
 ) -> CanaryRouter:
     return CanaryRouter(
-        arms.servers[PRIMARY].url,
-        arms.servers[CANARY].url,
+        arms.url(PRIMARY),
+        arms.url(CANARY),
         canary_weight=canary_percent / 100.0,
         versions=arms.versions,
         retry=RetryPolicy(budget_s=retry_budget_s),
@@ -109,7 +137,7 @@ async def load(
     """Open-loop load at ``rate`` req/s through the router to both arms; with
     ``shadow_percent``, that share of the primary's requests is also mirrored to the canary's
     server (shadow mode) and the comparison is reported."""
-    shadow = None if shadow_percent is None else ShadowConfig(arms.servers[CANARY].url, shadow_percent)
+    shadow = None if shadow_percent is None else ShadowConfig(arms.url(CANARY), shadow_percent)
     router = new_router(arms, canary_percent, retry_budget_s=5.0, shadow=shadow)
     answers = Answers()
     try:
@@ -122,21 +150,20 @@ async def load(
     return summary
 
 
-async def direct(server: ServerProcess, bodies: Sequence[bytes], rate: float, duration_s: float) -> dict:
-    """The baseline: the same open-loop load straight to one predictor, no router."""
+async def direct(url: str, bodies: Sequence[bytes], rate: float, duration_s: float) -> dict:
+    """The baseline: the same open-loop load straight to one arm's entry point, no router."""
     limits = httpx.Limits(max_connections=256)
     async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
-        result = await open_loop(http_sender(client, server.url + PATH, bodies), rate, duration_s)
+        result = await open_loop(http_sender(client, url + PATH, bodies), rate, duration_s)
     return {**result.to_dict(), "answered": result.answered, "lost": result.sent - result.answered}
 
 
-async def worker_ceiling(
-    server: ServerProcess, bodies: Sequence[bytes], duration_s: float, concurrency: int
-) -> dict:
-    """Closed-loop saturation of one predictor worker, straight to the server (no router)."""
+async def worker_ceiling(url: str, bodies: Sequence[bytes], duration_s: float, concurrency: int) -> dict:
+    """Closed-loop saturation of one arm's entry point (one predictor worker, behind its
+    transformer when there is one), straight to it (no router)."""
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
-        send = http_sender(client, server.url + PATH, bodies)
+        send = http_sender(client, url + PATH, bodies)
         result = await saturation(send, concurrency=concurrency, duration_s=duration_s)
     return {**result.to_dict(), "concurrency": concurrency}
 
@@ -177,13 +204,13 @@ async def canary_kill(
                 rollback_s, rollback_look, reasons = time.perf_counter() - start, look, decision.reasons
                 break
             if look == kill_at_look:
-                os.kill(arms.servers[CANARY].pid, signal.SIGKILL)
+                os.kill(arms.predictor(CANARY).pid, signal.SIGKILL)
                 killed_s = time.perf_counter() - start
         result = await traffic
     finally:
         traffic.cancel()  # no-op once it finished; on an error, stop the load
         await router.aclose()
-        arms.servers[CANARY].stop()
+        arms.entries[CANARY].stop()
     summary = load_summary(result, router, answers)
     after = None if rollback_s is None or killed_s is None else rollback_s - killed_s
     return {
@@ -223,11 +250,7 @@ async def primary_restart(
     try:
         await asyncio.sleep(duration_s / 3)
         down = time.perf_counter()
-        old = arms.servers[PRIMARY]
-        await asyncio.to_thread(old.stop)
-        new = launch_server(old.log_path, **arms.launch[PRIMARY])
-        arms.servers[PRIMARY] = new
-        await asyncio.to_thread(new.wait_ready, start_timeout_s)
+        await asyncio.to_thread(arms.restart_predictor, PRIMARY, start_timeout_s)
         downtime_s = time.perf_counter() - down
         result = await traffic
     finally:

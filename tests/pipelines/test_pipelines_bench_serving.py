@@ -97,6 +97,7 @@ def test_the_report_prints_a_row_per_phase_and_every_target():
         ({"rates": ()}, "rates"),
         ({"duration_s": 0}, "duration_s"),
         ({"candidates": 501}, "candidates"),
+        ({"entry": "sidecar"}, "entry"),
         ({"fault_duration_s": 2.0, "interval_s": 1.0}, "fault_duration_s"),
     ],
 )

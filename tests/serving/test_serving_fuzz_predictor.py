@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from serving.process import ServerProcess, start_server
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -73,7 +73,7 @@ def test_a_body_that_is_not_a_request_gets_a_4xx(predictor_server, client, path,
     assert_answered_or_refused(post(client, predictor_server.url + path, body))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(user_id=INT64, item_ids=st.lists(INT64, min_size=1, max_size=500, unique=True))
 def test_any_ids_are_ranked_with_online_features_whole(store_predictor, client, user_id, item_ids):
     body = f'{{"instances": [{{"user_id": {user_id}, "item_ids": {item_ids}}}]}}'.encode()

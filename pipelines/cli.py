@@ -184,6 +184,10 @@ def _k8s(args: argparse.Namespace) -> int:
 BENCHMARKS = {
     "ops": "ops.bench",
     "train": "pipelines.bench_train",
+    "train-step": "pipelines.bench_train_step",
+    "train-distill": "pipelines.bench_train_distill",
+    "train-coldstart": "pipelines.bench_train_coldstart",
+    "train-scenario": "pipelines.bench_train_scenario",
     "canary": "pipelines.bench_canary",
     "serving": "pipelines.bench_serving",
 }

@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.cli import main
+from pipelines.cli import BENCHMARKS, main
 
 NOUNS = ("run", "compile", "submit", "train", "bench", "rollout", "k8s", "serve")
 
@@ -18,6 +18,14 @@ def test_bench_hands_its_options_to_the_benchmark(capsys):
         main(["bench", "ops", "--help"])
     assert exit_.value.code == 0
     assert "--small" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("suite", sorted(BENCHMARKS))
+def test_every_benchmark_answers_help(suite, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", suite, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: ")
 
 
 def test_serve_without_an_artifact_names_the_flag(capsys):

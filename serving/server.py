@@ -159,6 +159,10 @@ def _run(model: kserve.Model, *, host: str, http_port: int, workers: int, predic
 
 def configure_server_process() -> None:
     """Per-process serving set-up, run after the model is loaded (in every worker, too)."""
+    # A CPU-bound background thread (the item-table refresh) holds the GIL for 5 ms at a time by
+    # default, and a request waits that long at every I/O it makes: 200 ms stalls measured. At
+    # 0.5 ms a request's feature lookup stayed under 10 ms while the table reloaded.
+    sys.setswitchinterval(0.0005)
     _quiet_request_logs()
     _answer_malformed_v2_with_400()
     _answer_version_mismatch_with_409()
@@ -175,6 +179,11 @@ def _quiet_request_logs() -> None:
     kserve_logger = logging.getLogger("kserve")
     if _one_line_for_bad_requests not in kserve_logger.filters:
         kserve_logger.addFilter(_one_line_for_bad_requests)
+    # our own lines (item-table refreshes, store outages) in KServe's format
+    serving_logger = logging.getLogger("serving")
+    serving_logger.setLevel(logging.INFO)
+    serving_logger.handlers = list(kserve_logger.handlers)
+    serving_logger.propagate = not serving_logger.handlers
     # KServe answers with FastAPI's deprecated ORJSONResponse: one warning per request otherwise.
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
 

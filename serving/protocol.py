@@ -110,6 +110,10 @@ class FeatureVersionMismatch(InvalidInput):
     """Features looked up for another model version than the one serving (HTTP 409)."""
 
 
+class PredictorUnavailable(RuntimeError):
+    """The predictor behind a transformer cannot be reached or is not ready (HTTP 503: retry)."""
+
+
 @dataclass(frozen=True)
 class RequestLimits:
     """Bounds on one request; a request outside them is answered with HTTP 400."""

@@ -42,7 +42,7 @@ import torch
 from serving._kserve import kserve
 from serving.feature_source import DEFAULT_ONLINE, OnlineFeaturesConfig
 from serving.predictor import RankingPredictor
-from serving.protocol import FeatureVersionMismatch, RequestLimits
+from serving.protocol import FeatureVersionMismatch, PredictorUnavailable, RequestLimits
 from serving.ranking import RankingConfig
 
 DEFAULT_MODEL_NAME = "ranker"
@@ -165,7 +165,7 @@ def configure_server_process() -> None:
     sys.setswitchinterval(0.0005)
     _quiet_request_logs()
     _answer_malformed_v2_with_400()
-    _answer_version_mismatch_with_409()
+    _answer_version_mismatch_409_and_unavailable_503()
     gc.collect()
     gc.freeze()
 
@@ -225,7 +225,7 @@ def _answer_malformed_v2_with_400() -> None:
     app.add_exception_handler(HTTPException, unparsable_body)
 
 
-def _answer_version_mismatch_with_409() -> None:
+def _answer_version_mismatch_409_and_unavailable_503() -> None:
     from fastapi.responses import JSONResponse
     from kserve.model_server import app
 
@@ -233,6 +233,11 @@ def _answer_version_mismatch_with_409() -> None:
         return JSONResponse(status_code=409, content={"error": str(error)})
 
     app.add_exception_handler(FeatureVersionMismatch, handler)
+
+    async def unavailable(_request: object, error: PredictorUnavailable) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"error": str(error)})
+
+    app.add_exception_handler(PredictorUnavailable, unavailable)
 
 
 @contextlib.contextmanager

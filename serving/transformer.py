@@ -22,6 +22,7 @@ from serving.protocol import (
     DEFAULT_LIMITS,
     FeatureVersionMismatch,
     ParsedRequest,
+    PredictorUnavailable,
     RankedResponse,
     RequestLimits,
     forward_body,
@@ -88,6 +89,10 @@ class FeastTransformer(RankingModelBase):
             answer = await super().predict(body, headers, response_headers)
         except httpx.HTTPStatusError as error:
             raise _predictor_error(error.response) from error
+        except httpx.TransportError as error:
+            raise PredictorUnavailable(
+                f"predictor unreachable ({type(error).__name__}); retry, or check the predictor host"
+            ) from error
         response = parse_predictions(answer, payload)
         results = tuple(
             replace(result, degraded=instance.degraded or result.degraded)
@@ -97,13 +102,16 @@ class FeastTransformer(RankingModelBase):
 
 
 def _predictor_error(response: httpx.Response) -> Exception:
-    """The predictor's refusal as this server's: 409 and other 4xx pass through with its message."""
+    """The predictor's refusal as this server's: 409 and other 4xx pass through with its message;
+    503 stays 503 (a restarting predictor: the router retries it)."""
     try:
         message = response.json()["error"]
     except (ValueError, KeyError, TypeError):
         message = response.text[:200]
     if response.status_code == 409:
         return FeatureVersionMismatch(message)
+    if response.status_code == 503:
+        return PredictorUnavailable(f"predictor not ready: {message}")
     if 400 <= response.status_code < 500:
         return InvalidInput(f"predictor refused the request: {message}")
     return InferenceError(f"predictor answered HTTP {response.status_code}: {message}")

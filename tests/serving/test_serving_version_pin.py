@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from serving.process import ServerProcess, launch_server
+from serving.process import ServerProcess, free_port, launch_server, start_server
 
 V1_BODY = {"instances": [{"user_id": 1, "item_ids": [1, 2, 3, 4, 5]}]}  # in sqlite_feast_repo
 
@@ -95,3 +95,16 @@ def test_a_refused_version_is_counted_as_rejected(predictor_server):
         if line.startswith("recforge_requests_total") and 'status="rejected"' in line
     )
     assert float(line.rsplit(" ", 1)[1]) >= 1
+
+
+def test_a_transformer_whose_predictor_is_unreachable_answers_503_for_the_router_to_retry(
+    sqlite_feast_repo, tiny_artifact, tmp_path
+):
+    nobody = f"127.0.0.1:{free_port()}"
+    with start_server(
+        tmp_path / "orphan.log", feature_repo=sqlite_feast_repo, transformer_for=nobody,
+        artifact_dir=tiny_artifact,
+    ) as orphan:
+        reply = predict_v1(orphan.url, V1_BODY)
+    assert reply.status_code == 503
+    assert "predictor unreachable" in reply.json()["error"]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 SOURCES = ("request", "user", "item")
+_DICT_LOOKUP_MAX = 4096  # values per lookup below which a dict beats pandas' hash table
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class CategoricalFeature:
     source: str
     vocabulary: tuple[Any, ...]
     _index: pd.Index = field(init=False, repr=False, compare=False)
+    _positions: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # built once: a 20k-entry index costs milliseconds, too much to pay per request
@@ -32,6 +34,7 @@ class CategoricalFeature:
         # thread-safe: concurrent first requests to a fresh server failed. Build it now.
         index.get_indexer(index[:1])
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_positions", {value: i + 1 for i, value in enumerate(self.vocabulary)})
 
     @property
     def num_embeddings(self) -> int:
@@ -40,8 +43,12 @@ class CategoricalFeature:
     def lookup(self, values: Any) -> np.ndarray:
         """1 + position in the vocabulary; 0 for unknown or missing values."""
         if self._direct(values):
-            # a served request's arrays already have the vocabulary's type: skip pandas (~0.1 ms
-            # per column, most of a 100-candidate request's encoding)
+            # a served request's arrays already have the vocabulary's type: skip the pandas
+            # conversions; a request's few hundred values are cheapest in a dict (~10 us a column
+            # against ~90 us for pandas, which builds an Index of the values per call)
+            if len(values) <= _DICT_LOOKUP_MAX:
+                position = self._positions.get
+                return np.fromiter((position(v, 0) for v in values.tolist()), np.int64, len(values))
             return (self._index.get_indexer(values) + 1).astype(np.int64)
         series = pd.Series(values)
         if self.vocabulary and isinstance(self.vocabulary[0], str):
@@ -164,7 +171,7 @@ class FeatureSpec:
             if values is None:
                 continue
             scaled = (_scaled_input(values, feature.log1p) - feature.mean) / feature.std
-            numeric[:, f] = np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0)
+            numeric[:, f] = _finite_or_zero(scaled)
         text = None
         if self.text is not None and with_text:
             text = _text_matrix(frame.get(self.text.name), length, self.text.dim)
@@ -214,17 +221,22 @@ def _scaled_input(values: Any, log1p: bool) -> np.ndarray:
     return np.log1p(np.clip(numbers, 0.0, None)) if log1p else numbers
 
 
+def _finite_or_zero(values: np.ndarray) -> np.ndarray:
+    """NaN and infinities as 0 (one pass; np.nan_to_num makes four)."""
+    return np.where(np.isfinite(values), values, 0.0)
+
+
 def _text_matrix(values: Any, length: int, dim: int) -> np.ndarray:
     matrix = np.zeros((length, dim), dtype=np.float32)
     if values is None:
         return matrix
     if isinstance(values, np.ndarray) and values.ndim == 2:
         rows = values.astype(np.float32, copy=False)
-        matrix[:] = np.nan_to_num(rows[:, :dim], nan=0.0, posinf=0.0, neginf=0.0)
+        matrix[:] = _finite_or_zero(rows[:, :dim])
         return matrix
     for row, vector in enumerate(values):
         if vector is not None and len(vector) == dim:
-            matrix[row] = np.nan_to_num(np.asarray(vector, dtype=np.float32), nan=0.0)
+            matrix[row] = _finite_or_zero(np.asarray(vector, dtype=np.float32))
     return matrix
 
 

@@ -23,6 +23,15 @@ def test_arrays_of_the_vocabulary_type_look_up_like_any_other_input(feature, val
     np.testing.assert_array_equal(feature.lookup(values), feature.lookup(list(values)))
 
 
+@pytest.mark.parametrize(("feature", "unseen"), [(IDS, 99), (WORDS, "toaster")])
+def test_small_and_large_lookups_agree(feature, unseen):
+    vocabulary = np.array((*feature.vocabulary, unseen))
+    large = np.random.default_rng(0).choice(vocabulary, 10_000)
+    expected = np.concatenate([feature.lookup(large[i : i + 100]) for i in range(0, len(large), 100)])
+    np.testing.assert_array_equal(feature.lookup(large), expected)
+    assert set(expected) == set(range(len(vocabulary)))
+
+
 def test_text_values_for_a_number_vocabulary_are_converted_before_lookup():
     np.testing.assert_array_equal(IDS.lookup(np.array(["5", "x"], dtype=object)), [2, 0])
 

@@ -120,7 +120,7 @@ class LoadedModel:
         """Per-task predictions float32 [N]: probabilities for binary tasks, the target's units
         for regression tasks. Unknown or missing values get defaults."""
         encoded = self.spec.encode(frame)
-        with torch.no_grad():
+        with torch.inference_mode():
             predictions = self.network.predict(
                 torch.from_numpy(encoded.categorical),
                 torch.from_numpy(encoded.numeric),

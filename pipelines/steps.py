@@ -252,6 +252,7 @@ def _cluster_manifest(config: RunConfig, candidate_version: str) -> str:
         InferenceServiceConfig(
             storage_uri=f"pvc://recforge-models/versions/{candidate_version}",
             canary_traffic_percent=config.canary.canary_percent,
+            model_version=candidate_version,
         )
     )
 

@@ -2,8 +2,11 @@
 cluster InferenceService.
 
 ``protocol`` (V1/V2 requests and responses) · ``ranking`` (score blend) · ``feature_source``
-(Feast online lookups) · ``predictor`` / ``transformer`` (``kserve.Model``) · ``server``
-(``python -m serving.server``) · ``process`` (servers as child processes) · ``router`` (sticky
-weighted split) · ``metrics`` (per-arm counters) · ``canary`` (promote / roll back rule) ·
-``inference_service`` (KServe manifest).
+(online features: item table in memory, user rows per request, bounded store calls) ·
+``predictor`` / ``transformer`` (``kserve.Model``) · ``server`` (``python -m serving.server``) ·
+``process`` (servers as child processes) · ``router`` (sticky weighted split, retries, version
+pins) · ``shadow`` (mirroring and comparison) · ``metrics`` / ``router_metrics`` /
+``prometheus_metrics`` (per-arm and per-version counters) · ``analysis`` (sequential tests, SRM,
+guardrails, stepping policy) · ``canary`` (the local canary's looks) · ``controller`` (the
+cluster rollout) · ``loadgen`` (open-loop load) · ``inference_service`` (KServe manifest).
 """

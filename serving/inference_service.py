@@ -56,6 +56,7 @@ class InferenceServiceConfig:
     min_replicas: int = 1
     max_replicas: int = 3
     max_items: int = 500
+    model_version: str = ""  # stamped by the transformer: a predictor of another version answers 409
 
     def __post_init__(self) -> None:
         if not self.storage_uri.startswith(_STORAGE_SCHEMES):
@@ -118,10 +119,11 @@ def build_inference_service(config: InferenceServiceConfig) -> Any:
         max_replicas=1 if canary_running else config.max_replicas,
     )
     transformer = None
+    stamp = ["--model-version", config.model_version] if config.model_version else []
     if config.transformer:
         transformer = kserve.V1beta1TransformerSpec(
             containers=[
-                _container(config, ["serve", "--transformer", "--feature-repo", config.feature_repo]),
+                _container(config, ["serve", "--transformer", "--feature-repo", config.feature_repo, *stamp]),
             ],
             min_replicas=config.min_replicas,
             max_replicas=config.max_replicas,

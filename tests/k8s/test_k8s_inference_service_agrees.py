@@ -35,11 +35,12 @@ def lookup(manifest, path):
 @pytest.mark.parametrize("canary", [None, 10])
 def test_every_field_the_sdk_sets_the_chart_sets_the_same(chart_dir, canary):
     config = InferenceServiceConfig(
-        storage_uri="s3://recforge-models/ranker/v2", canary_traffic_percent=canary
+        storage_uri="s3://recforge-models/ranker/v2", canary_traffic_percent=canary, model_version="v2"
     )
     sdk = inference_service_manifest(config)
     values = {
-        "model": {"storageUri": config.storage_uri, "name": config.name, "maxItems": config.max_items},
+        "model": {"storageUri": config.storage_uri, "name": config.name, "maxItems": config.max_items,
+                  "version": config.model_version},
         "inferenceService": {
             "predictor": {"resources": SAME_RESOURCES},
             "transformer": {"resources": SAME_RESOURCES},

@@ -162,3 +162,9 @@ def test_invalid_config_names_the_field(field, value):
     kwargs = {"storage_uri": "s3://m/v1", field: value}
     with pytest.raises(ValueError, match=f"inference_service.{field}"):
         InferenceServiceConfig(**kwargs)
+
+
+def test_the_transformer_stamps_the_model_version_it_looks_features_up_for():
+    config = InferenceServiceConfig(storage_uri="s3://models/ranker/v2", model_version="v2")
+    transformer = inference_service_manifest(config)["spec"]["transformer"]["containers"][0]
+    assert transformer["args"][transformer["args"].index("--model-version") + 1] == "v2"

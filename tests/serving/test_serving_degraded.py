@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from serving.process import ServerProcess, launch_server, start_server
+from serving.process import ServerProcess, all_ready, launch_server, start_server
 
 pytestmark = pytest.mark.redis
 
@@ -55,13 +55,8 @@ def redis_stack(
             extra_args=timeout,
         ),
     }
-    try:
-        for server in servers.values():
-            server.wait_ready(180)
+    with all_ready(servers):
         yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from serving.feature_source import FeastOnlineSource, assemble_frame
-from serving.process import ServerProcess, launch_server
+from serving.process import ServerProcess, all_ready, launch_server
 from serving.protocol import RankRequest
 
 ITEMS = [1, 2, 3, 4, 5]  # written online by the sqlite_feast_repo fixture
@@ -68,13 +68,8 @@ def feast_servers(
             logs / "transformer.log", feature_repo=feast_repo, transformer_for=backend
         ),
     }
-    try:
-        for server in servers.values():
-            server.wait_ready(180)
+    with all_ready(servers):
         yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 def rank(url: str, user_id: int, items: list[int], protocol: str = "v1") -> dict:

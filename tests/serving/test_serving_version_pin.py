@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from serving.process import ServerProcess, free_port, launch_server, start_server
+from serving.process import ServerProcess, all_ready, free_port, launch_server, start_server
 
 V1_BODY = {"instances": [{"user_id": 1, "item_ids": [1, 2, 3, 4, 5]}]}  # in sqlite_feast_repo
 
@@ -35,13 +35,8 @@ def transformers(
             extra_args=["--model-version", "tiny-2"],
         ),
     }
-    try:
-        for server in servers.values():
-            server.wait_ready(180)
+    with all_ready(servers):
         yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 def predict_v1(url: str, body: dict) -> httpx.Response:

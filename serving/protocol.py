@@ -23,7 +23,10 @@ An instance may also carry ``features`` (column -> N values): the Feast transfor
 online features it looked up this way, so the predictor behind it needs no feature store. It also
 stamps the body with ``feature_version`` (V2: the request parameter of that name), the model version
 the features were looked up for; a predictor serving another version refuses the request with
-HTTP 409 naming both (:class:`FeatureVersionMismatch`), so features and model move together.
+HTTP 409 naming both (:class:`FeatureVersionMismatch`), so features and model move together. A
+vector column (the item text embedding) may come packed as ``{"float32_base64": "..."}``: the
+N x dim little-endian float32 matrix, base64-encoded, zeros for a missing row — the transformer
+sends it so, as 100 x 384 numbers in JSON cost milliseconds to write and read.
 
 A ranked list answered with default features because the online store failed carries
 ``degraded`` (V1: in the prediction; V2: a response parameter), a sentence naming the cause.
@@ -31,6 +34,8 @@ A ranked list answered with default features because the online store failed car
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 import uuid
@@ -50,6 +55,7 @@ _V2_INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16",
 _V1_INSTANCE_KEYS = frozenset({"user_id", "item_ids", "context", "features"})
 _VERSION = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.+]{0,127}$")
 FEATURE_VERSION = "feature_version"
+PACKED_VECTORS = "float32_base64"
 DEGRADED = "degraded"
 
 Protocol = Literal["v1", "v2"]
@@ -313,13 +319,40 @@ def _v1_instance(instance: RankRequest) -> dict:
     return body
 
 
-def _json_column(values: Any) -> list:
-    """A feature column as JSON values: NaN (a missing number) becomes null."""
+def _json_column(values: Any) -> list | dict:
+    """A feature column as JSON values: NaN (a missing number) becomes null; a matrix of vectors
+    is packed (see the module docstring)."""
     if isinstance(values, np.ndarray):
         if values.dtype.kind == "f" and values.ndim == 1:
             return [None if math.isnan(v) else v for v in values.tolist()]
+        if values.dtype.kind == "f" and values.ndim == 2:
+            packed = np.ascontiguousarray(np.nan_to_num(values, nan=0.0), dtype="<f4").tobytes()
+            return {PACKED_VECTORS: base64.b64encode(packed).decode("ascii")}
         return values.tolist()
     return list(values)
+
+
+def _packed_vectors(values: Mapping, where: str, n: int, rule: ColumnRule | None) -> np.ndarray:
+    """The [n, dim] float32 matrix of a packed vector column, checked."""
+    if rule is None or rule.kind != "vector":
+        raise InvalidInput(f"{where}: only a vector column may be packed; send a list of {n} values")
+    if set(values) != {PACKED_VECTORS} or not isinstance(values[PACKED_VECTORS], str):
+        raise InvalidInput(f"{where}: a packed column is {{{PACKED_VECTORS!r}: base64 text}}")
+    try:
+        raw = base64.b64decode(values[PACKED_VECTORS], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{where}.{PACKED_VECTORS}: not valid base64") from None
+    if len(raw) != n * rule.dim * 4:
+        raise InvalidInput(
+            f"{where}.{PACKED_VECTORS}: {len(raw)} bytes; expected {n} x {rule.dim} float32 = "
+            f"{n * rule.dim * 4} bytes"
+        )
+    matrix = np.frombuffer(raw, dtype="<f4").reshape(n, rule.dim)
+    if not np.isfinite(matrix).all():
+        raise InvalidInput(
+            f"{where}.{PACKED_VECTORS}: holds NaN or infinite numbers; send zeros for a missing row"
+        )
+    return matrix
 
 
 def _v1_prediction(result: RankedList) -> dict:
@@ -482,7 +515,7 @@ def _context_value(name: str, value: Any, where: str) -> Any:
     return value
 
 
-def _features(features: Any, where: str, n: int, feature_columns: FeatureColumns) -> dict[str, list]:
+def _features(features: Any, where: str, n: int, feature_columns: FeatureColumns) -> dict[str, Any]:
     if not feature_columns:
         raise InvalidInput(f"{where}: this server looks features up itself; remove 'features'")
     if not isinstance(features, Mapping):
@@ -493,9 +526,12 @@ def _features(features: Any, where: str, n: int, feature_columns: FeatureColumns
             raise InvalidInput(
                 f"{where}.{name}: not a feature of this model; known: {sorted(feature_columns)}"
             )
+        rule = feature_columns.get(name) if isinstance(feature_columns, Mapping) else None
+        if isinstance(values, Mapping):
+            checked[name] = _packed_vectors(values, f"{where}.{name}", n, rule)
+            continue
         if not isinstance(values, list) or len(values) != n:
             raise InvalidInput(f"{where}.{name}: expected a list of {n} values, one per item id")
-        rule = feature_columns.get(name) if isinstance(feature_columns, Mapping) else None
         if rule is not None:
             rule.check(values, f"{where}.{name}")
         elif not _all_finite_numbers(values):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+from dataclasses import replace
+
 import numpy as np
+import orjson
 import pytest
 
 from serving._kserve import InferInput, InferRequest, InvalidInput
 from serving.protocol import (
+    ColumnRule,
     ParsedRequest,
     RankedList,
     RankedResponse,
@@ -136,6 +141,37 @@ def test_forwarded_features_are_accepted_when_the_model_has_them():
 )
 def test_malformed_forwarded_features_are_rejected_naming_the_field(features, field):
     assert f"instances[0].{field}" in rejected(v1(features=features))
+
+
+RULES = {"user_ctr": ColumnRule("number"), "text_embedding": ColumnRule("vector", 2)}
+PACKED_ROWS = np.array([[0.5, -1.0], [0.0, 0.0], [3.25, 1e-3]], dtype=np.float32)
+
+
+def packed(matrix) -> dict:
+    return {"float32_base64": base64.b64encode(np.asarray(matrix, dtype="<f4").tobytes()).decode()}
+
+
+def test_a_transformer_packs_vectors_and_the_predictor_reads_back_the_same_matrix():
+    (instance,) = parse_request(v1(), LIMITS).instances
+    forwarded = ParsedRequest("v1", (replace(instance, features={"text_embedding": PACKED_ROWS}),))
+    body = orjson.loads(orjson.dumps(forward_body(forwarded)))
+    assert set(body["instances"][0]["features"]["text_embedding"]) == {"float32_base64"}
+    (parsed,) = parse_request(body, LIMITS, RULES).instances
+    np.testing.assert_array_equal(parsed.features["text_embedding"], PACKED_ROWS)
+
+
+@pytest.mark.parametrize(
+    ("column", "features"),
+    [
+        ("text_embedding", {"text_embedding": packed(PACKED_ROWS[:2])}),
+        ("text_embedding", {"text_embedding": {"float32_base64": "not base64!"}}),
+        ("text_embedding", {"text_embedding": packed([[0.0, np.inf]] * 3)}),
+        ("text_embedding", {"text_embedding": {**packed(PACKED_ROWS), "shape": [3, 2]}}),
+        ("user_ctr", {"user_ctr": packed([[0.1]] * 3)}),
+    ],
+)
+def test_a_malformed_packed_column_is_rejected_naming_it(column, features):
+    assert f"instances[0].features.{column}" in rejected(v1(features=features), features=RULES)
 
 
 def test_features_are_refused_by_a_server_that_looks_them_up_itself():

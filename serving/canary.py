@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from serving.analysis import (
     ArmWindow,
@@ -35,6 +35,7 @@ from serving.analysis import (
     UserMoments,
     evaluate,
 )
+from serving.analysis._checks import is_int, is_number
 from serving.metrics import ArmStats
 
 Decision = Literal["promote", "rollback"]
@@ -43,14 +44,6 @@ Decision = Literal["promote", "rollback"]
 def _require(condition: bool, name: str, message: str) -> None:
     if not condition:
         raise ValueError(f"canary.{name}: {message}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -82,7 +75,7 @@ class CanaryConfig:
 
     def __post_init__(self) -> None:
         _require(
-            _is_int(self.canary_percent) and 1 <= self.canary_percent <= 99,
+            is_int(self.canary_percent) and 1 <= self.canary_percent <= 99,
             "canary_percent",
             f"expected an integer 1-99 (share of users on the canary), got {self.canary_percent!r}",
         )
@@ -94,7 +87,7 @@ class CanaryConfig:
             "look_every_requests",
         ):
             value = getattr(self, name)
-            _require(_is_int(value) and value >= 1, name, f"expected an integer >= 1, got {value!r}")
+            _require(is_int(value) and value >= 1, name, f"expected an integer >= 1, got {value!r}")
         _require(
             self.candidates_per_request <= 500,
             "candidates_per_request",
@@ -106,41 +99,41 @@ class CanaryConfig:
             f"must be <= candidates_per_request ({self.candidates_per_request}), got {self.slate_size}",
         )
         _require(
-            _is_int(self.min_requests_per_arm) and self.min_requests_per_arm >= 0,
+            is_int(self.min_requests_per_arm) and self.min_requests_per_arm >= 0,
             "min_requests_per_arm",
             f"expected an integer >= 0, got {self.min_requests_per_arm!r}",
         )
         for name in ("max_error_rate", "max_invalid_rate"):
             value = getattr(self, name)
-            fraction = _is_number(value) and 0.0 <= value <= 1.0
+            fraction = is_number(value) and 0.0 <= value <= 1.0
             _require(fraction, name, f"expected a fraction in [0, 1], got {value!r}")
         _require(
-            _is_int(self.planned_users) and self.planned_users >= 2,
+            is_int(self.planned_users) and self.planned_users >= 2,
             "planned_users",
             f"expected an integer >= 2 (users of both arms), got {self.planned_users!r}",
         )
         _require(
-            _is_number(self.srm_alpha) and 0.0 < self.srm_alpha < 1.0,
+            is_number(self.srm_alpha) and 0.0 < self.srm_alpha < 1.0,
             "srm_alpha",
             f"expected a level in (0, 1), e.g. 0.001; got {self.srm_alpha!r}",
         )
         for name in ("max_p99_ms", "server_start_timeout_s"):
             value = getattr(self, name)
-            _require(_is_number(value) and value > 0, name, f"expected a number > 0, got {value!r}")
+            _require(is_number(value) and value > 0, name, f"expected a number > 0, got {value!r}")
         _require(
-            _is_number(self.alpha) and 0.0 < self.alpha < 0.5,
+            is_number(self.alpha) and 0.0 < self.alpha < 0.5,
             "alpha",
             f"expected a significance level in (0, 0.5), e.g. 0.05; got {self.alpha!r}",
         )
         for name in ("min_relative_ctr", "min_relative_cvr"):
             value = getattr(self, name)
             _require(
-                _is_number(value) and 0.0 < value <= 1.0,
+                is_number(value) and 0.0 < value <= 1.0,
                 name,
                 f"expected a ratio in (0, 1] (1.0 = no tolerated drop), got {value!r}",
             )
         _require(
-            _is_int(self.seed) and self.seed >= 0, "seed", f"expected an integer >= 0, got {self.seed!r}"
+            is_int(self.seed) and self.seed >= 0, "seed", f"expected an integer >= 0, got {self.seed!r}"
         )
         _require(
             isinstance(self.salt, str) and bool(self.salt),

@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from prometheus_client import Counter
 
+from serving.analysis._checks import require_int, require_positive
 from serving.protocol import RankRequest
 
 USER_KEY = "user_id"
@@ -63,12 +64,8 @@ class OnlineFeaturesConfig:
 
     def __post_init__(self) -> None:
         for name in ("timeout_s", "retry_after_s", "item_refresh_s", "redis_timeout_s", "start_timeout_s"):
-            value = getattr(self, name)
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (number and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: expected a finite number of seconds > 0, got {value!r}")
-        if isinstance(self.max_items, bool) or not isinstance(self.max_items, int) or self.max_items < 1:
-            raise ValueError(f"max_items: expected an integer >= 1, got {self.max_items!r}")
+            require_positive(name, getattr(self, name), "a finite number of seconds")
+        require_int("max_items", self.max_items, 1)
 
 
 DEFAULT_ONLINE = OnlineFeaturesConfig()

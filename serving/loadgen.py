@@ -35,6 +35,8 @@ import aiohttp
 import httpx
 import numpy as np
 
+from serving.analysis._checks import require_int, require_positive
+
 Send = Callable[[int], Awaitable[int]]
 
 
@@ -105,23 +107,13 @@ class _Tally:
         )
 
 
-def _check_positive(name: str, value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
-
-
 async def open_loop(
     send: Send, rate_per_s: float, duration_s: float, *, timeout_s: float = 10.0
 ) -> LoadResult:
     """Send ``round(rate_per_s * duration_s)`` requests at a fixed rate; wait for all of them
     (each bounded by ``timeout_s``, after which it counts as an error)."""
     for name, value in (("rate_per_s", rate_per_s), ("duration_s", duration_s), ("timeout_s", timeout_s)):
-        _check_positive(name, value)
+        require_positive(name, value, "a finite number")
     total = max(1, round(rate_per_s * duration_s))
     tally = _Tally()
     tasks: list[asyncio.Task] = []
@@ -141,10 +133,9 @@ async def saturation(
 ) -> LoadResult:
     """Closed loop: ``concurrency`` senders, each sending its next request when the last one
     answers, for ``duration_s``; ``achieved_rate`` is the server's throughput ceiling."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency: expected an integer >= 1, got {concurrency!r}")
+    require_int("concurrency", concurrency, 1)
     for name, value in (("duration_s", duration_s), ("timeout_s", timeout_s)):
-        _check_positive(name, value)
+        require_positive(name, value, "a finite number")
     tally = _Tally()
     counter = iter(range(1 << 62))
     start = time.perf_counter()

@@ -10,14 +10,10 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-GRADIENT, SGD, ADAGRAD, ROWWISE_ADAGRAD, ADAM = range(5)
-UPDATES = {
-    "gradient": GRADIENT,
-    "sgd": SGD,
-    "adagrad": ADAGRAD,
-    "rowwise_adagrad": ROWWISE_ADAGRAD,
-    "adam": ADAM,
-}
+UPDATES = {name: code for code, name in enumerate(("gradient", "sgd", "adagrad", "rowwise_adagrad", "adam"))}
+# A compiled kernel may read a module global only when it is a tl.constexpr (the interpreter
+# reads any global, so only a GPU run catches a plain int here).
+GRADIENT, SGD, ADAGRAD, ROWWISE_ADAGRAD, ADAM = (tl.constexpr(code) for code in UPDATES.values())
 
 
 # Only Triton builtins and jit functions of this module are used: Triton's own jit library

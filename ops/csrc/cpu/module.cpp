@@ -31,7 +31,7 @@ PYBIND11_MODULE(_cpu, m) {
   m.def("set_isa", &recforge::cpu::set_isa, py::arg("name"),
         "Switch to one of supported_isas() (for tests and benchmarks).");
 
-  py::class_<Problem>(m, "Problem")
+  py::class_<Problem>(m, "Problem", py::module_local())
       .def(py::init(&recforge::make_problem), py::arg("rows"), py::arg("dims"),
            py::arg("batch_size"), py::arg("indices"), py::arg("index_bits"),
            py::arg("num_indices"), py::arg("offsets"), py::arg("per_sample_weights"),
@@ -39,7 +39,7 @@ PYBIND11_MODULE(_cpu, m) {
       .def_property_readonly("total_dim", [](const Problem& p) { return p.total_dim; })
       .def_property_readonly("num_weights", [](const Problem& p) { return p.num_weights; });
 
-  py::class_<UpdateArgs>(m, "Update")
+  py::class_<UpdateArgs>(m, "Update", py::module_local())
       .def(py::init(&recforge::make_update), py::arg("optimizer"), py::arg("target"),
            py::arg("momentum1") = 0, py::arg("momentum2") = 0, py::arg("lr") = 0.0,
            py::arg("eps") = 0.0, py::arg("beta1") = 0.0, py::arg("beta2") = 0.0,

@@ -125,20 +125,23 @@ def backward_kernel(
     total_dim,
     total_rows,
     num_indices,
-    lr,
-    eps,
-    beta1,
-    beta2,
-    one_minus_beta1,
-    one_minus_beta2,
-    bias1,
-    bias2,
+    coefs,
     HAS_PSW: tl.constexpr,
     MEAN: tl.constexpr,
     UPDATE: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
     u = tl.program_id(0)
+    # The optimizer's scalars come as a tensor of the weights' dtype: Triton would take Python
+    # floats as float32, which float64 weights would notice.
+    lr = tl.load(coefs)
+    eps = tl.load(coefs + 1)
+    beta1 = tl.load(coefs + 2)
+    beta2 = tl.load(coefs + 3)
+    one_minus_beta1 = tl.load(coefs + 4)
+    one_minus_beta2 = tl.load(coefs + 5)
+    bias1 = tl.load(coefs + 6)
+    bias2 = tl.load(coefs + 7)
     global_row = tl.load(segment_row + u)
     if global_row < total_rows:  # the last segment may collect the invalid indices
         first = tl.load(begin + u)

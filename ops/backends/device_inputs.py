@@ -51,7 +51,9 @@ def row_segments(batch: Batch) -> RowSegments:
     indices = batch.indices.long()
     valid = (indices >= 0) & (indices < tables[0, table])
     key = torch.where(valid, tables[4, table] + indices, layout.total_rows)
+    if layout.total_rows < torch.iinfo(torch.int32).max:
+        key = key.int()  # a radix sort of 32-bit keys makes half the passes
     sorted_key, positions = torch.sort(key, stable=True)
     rows, counts = torch.unique_consecutive(sorted_key, return_counts=True)
     begin = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-    return RowSegments(positions, begin, rows, bag)
+    return RowSegments(positions, begin, rows.long(), bag)

@@ -28,6 +28,7 @@ from ops.bench import contenders
 from ops.bench.measure import Bandwidth, load_average, memory_bandwidth, time_rounds
 from ops.bench.problems import PROBLEMS, Problem, make_inputs, traffic
 from ops.bench.report import ProblemReport, Result, cpu_targets, format_problem, gpu_targets, to_json
+from ops.config import BOUNDS_CHECKS
 
 __all__ = ["main"]
 
@@ -57,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument(
         "--threads", type=int, help="CPU threads for torch, FBGEMM and ours (default: torch's)"
+    )
+    parser.add_argument(
+        "--bounds-check",
+        choices=BOUNDS_CHECKS,
+        default="raise",
+        help="our modules' bounds_check (default raise, as in use; 'off' times the kernels alone, "
+        "as FBGEMM's benchmark does by default)",
     )
     parser.add_argument("--json", type=Path, help="also write every measurement to this JSON file")
     return parser
@@ -109,7 +117,9 @@ def _run_problem(
     ]
     if not contenders.fbgemm_problem():
         entries.append((contenders.fbgemm_tbe(problem, inputs, device), None))
-    entries += [(contenders.ours(problem, inputs, b, device), b) for b in backends]
+    entries += [
+        (contenders.ours(problem, inputs, b, device, args.bounds_check), b) for b in backends
+    ]
     samples = time_rounds([c for c, _ in entries], args.repeats, args.warmup, device)
     results = tuple(
         Result(c.name, c.baseline, backend, s) for (c, backend), s in zip(entries, samples, strict=True)

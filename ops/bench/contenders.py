@@ -31,7 +31,9 @@ def _grad_out(problem: Problem, device: torch.device) -> torch.Tensor:
     return torch.randn(problem.batch_size, sum(problem.dims), generator=g).to(device)
 
 
-def ours(problem: Problem, inputs: Inputs, backend: str, device: torch.device) -> Contender:
+def ours(
+    problem: Problem, inputs: Inputs, backend: str, device: torch.device, bounds_check: str = "raise"
+) -> Contender:
     bag = FusedEmbeddingBag(
         list(problem.rows),
         list(problem.dims),
@@ -39,6 +41,7 @@ def ours(problem: Problem, inputs: Inputs, backend: str, device: torch.device) -
         optimizer="rowwise_adagrad",
         lr=LR,
         eps=EPS,
+        bounds_check=bounds_check,
         device=device,
     )
     indices, offsets = inputs.indices.to(device), inputs.offsets.to(device)
@@ -51,7 +54,8 @@ def ours(problem: Problem, inputs: Inputs, backend: str, device: torch.device) -
     def step() -> None:
         bag(indices, offsets).backward(grad_out)
 
-    return Contender(f"ours: {backend} + rowwise_adagrad", None, forward, step)
+    checks = "" if bounds_check == "raise" else f", bounds {bounds_check}"
+    return Contender(f"ours: {backend} + rowwise_adagrad{checks}", None, forward, step)
 
 
 def torch_embedding_bag(problem: Problem, inputs: Inputs, device: torch.device) -> Contender:

@@ -32,10 +32,13 @@ def seconds(fn: Callable[[], object], device: torch.device) -> float:
 
 @dataclass(frozen=True)
 class Samples:
-    """Seconds of each timed run of one contender."""
+    """Seconds of each timed run of one contender (wall clock, from the call to the GPU's end),
+    and on a GPU the seconds per call the device spent running its kernels and copies."""
 
     forward: tuple[float, ...]
     step: tuple[float, ...]
+    device_forward: float | None = None
+    device_step: float | None = None
 
     @property
     def forward_ms(self) -> float:
@@ -62,7 +65,31 @@ def time_rounds(
             elapsed = seconds(contender.step, device)
             if round_ >= warmup:
                 step[i].append(elapsed)
-    return [Samples(tuple(f), tuple(s)) for f, s in zip(forward, step, strict=True)]
+    if device.type != "cuda":
+        return [Samples(tuple(f), tuple(s)) for f, s in zip(forward, step, strict=True)]
+    return [
+        Samples(tuple(f), tuple(s), device_seconds(c.forward, device), device_seconds(c.step, device))
+        for c, f, s in zip(contenders, forward, step, strict=True)
+    ]
+
+
+def device_seconds(fn: Callable[[], object], device: torch.device, calls: int = 5) -> float:
+    """Seconds per call of `fn` that the GPU is busy (kernels, copies, memsets), from torch's
+    profiler: the kernels' own time, without the host's launch and Python overhead that the
+    wall clock of one synchronised call also counts."""
+    from torch.profiler import ProfilerActivity, profile
+
+    _synchronize(device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        _synchronize(device)
+    busy_us = sum(
+        event.time_range.elapsed_us()
+        for event in prof.events()
+        if event.device_type == torch.autograd.DeviceType.CUDA
+    )
+    return busy_us / calls / 1e6
 
 
 @dataclass(frozen=True)

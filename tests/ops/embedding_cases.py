@@ -33,8 +33,19 @@ CASES = [
     Case("dims_not_multiple_of_4", rows=(11, 13, 6), dims=(1, 7, 13), batch_size=4, max_len=6),
     Case("empty_bags", rows=(10, 10), dims=(4, 4), batch_size=3, lengths=(0, 0, 0, 2, 0, 3)),
     Case("heavy_duplicates", rows=(3, 2), dims=(6, 5), batch_size=8, max_len=12),
+    # Bags and rows past 32 occurrences (the CUDA kernels load 32 at a time), widths that take
+    # the 16-byte packed path.
+    Case("hot_rows", rows=(4, 2), dims=(8, 4), batch_size=8, max_len=40),
     Case("no_samples", rows=(10, 4), dims=(4, 2), batch_size=0),
 ]
+
+
+def summation_tolerance(case: Case, dtype: torch.dtype) -> dict[str, float]:
+    """assert_close's tolerance: its float32 default, except for cases whose rows or bags sum
+    dozens of terms, in another order than the reference's (index_add_ on CUDA has none)."""
+    if dtype != torch.float32 or case.max_len <= 12:
+        return {}
+    return {"rtol": 1e-5, "atol": 1e-4}
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,29 @@ def test_gpu_targets_take_forward_and_backward_fractions_of_the_measured_hbm_ban
     assert len(targets) == 4  # the Triton kernel is reported beside the CUDA one
 
 
+def test_on_a_gpu_the_device_busy_time_gives_the_kernel_rows_and_the_targets():
+    hbm = Bandwidth(device="cuda", num_bytes=1 << 30, read_gbps=3000.0, copy_gbps=2600.0)
+    # Wall clock 1 ms / 3 ms per call (host overhead), the GPU busy 0.1 ms / 0.4 ms of it.
+    samples = Samples(forward=(1e-3,) * 3, step=(3e-3,) * 3, device_forward=1e-4, device_step=4e-4)
+    report = _report(Result("ours: cuda + rowwise_adagrad", None, "cuda", samples))
+
+    lines = format_problem(report, hbm)
+    targets = gpu_targets([report], hbm)
+
+    assert any(line.startswith("  GPU busy per call") for line in lines)
+    kernel_row = lines[-1].split()
+    assert kernel_row[4:6] == ["0.100", f"{report.traffic.forward / 0.1e-3 / 1e9:.1f}"]
+    t = report.traffic
+    assert targets[0].value == pytest.approx(t.forward / 0.1e-3 / 1e9 / 3000.0)
+    assert targets[1].value == pytest.approx(t.backward / 0.3e-3 / 1e9 / 3000.0)
+    ours = to_json({"device": "cuda"}, hbm, [report], targets)["problems"][0]["results"][0]
+    assert ours["device_forward_ms"] == pytest.approx(0.1) and ours["device_step_ms"] == pytest.approx(0.4)
+
+
+def test_cpu_results_have_no_kernel_rows():
+    assert not any("GPU busy" in line for line in format_problem(_report(TORCH, OURS_CPU), BANDWIDTH))
+
+
 def test_json_holds_medians_ratios_samples_and_targets():
     report = _report(TORCH, OURS_CPU)
     document = to_json({"device": "cpu"}, BANDWIDTH, [report], cpu_targets([report]))
@@ -190,6 +213,31 @@ def test_main_benchmarks_a_tiny_problem_and_writes_json(monkeypatch, tmp_path, c
     assert [r["backend"] for r in document["problems"][0]["results"]][-1] == "cpu"
 
 
+def test_bounds_check_off_times_the_kernels_alone_and_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(ops.bench.PROBLEMS, "tiny", lambda small: TINY)
+    monkeypatch.setattr(
+        ops.bench, "memory_bandwidth", functools.partial(memory_bandwidth, num_bytes=16 << 20)
+    )
+
+    code = ops.bench.main(
+        [
+            "--problems",
+            "tiny",
+            "--backends",
+            "cpu",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--bounds-check",
+            "off",
+        ]
+    )
+
+    assert code == 0
+    assert "ours: cpu + rowwise_adagrad, bounds off" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -198,6 +246,7 @@ def test_main_benchmarks_a_tiny_problem_and_writes_json(monkeypatch, tmp_path, c
         (["--repeats", "0"], r"--repeats must be >= 1"),
         (["--threads", "0"], r"--threads must be >= 1"),
         (["--json", "/no/such/folder/out.json"], r"--json: folder /no/such/folder does not exist"),
+        (["--bounds-check", "maybe"], r"--bounds-check: invalid choice"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(argv, message, capsys):

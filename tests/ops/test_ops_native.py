@@ -130,3 +130,20 @@ def test_loader_falls_back_to_the_build_folder_named_by_the_environment(tmp_path
     )
 
     assert result.stdout.strip() == str(tmp_path / installed.name)
+
+
+def test_the_cpu_and_cuda_extensions_load_into_one_process():
+    """Both bind the same C++ types: each keeps its bindings to itself (py::module_local), or
+    the second import fails with "already registered" (as it did on the first GPU machine)."""
+    script = (
+        "from ops._native import load_extension\n"
+        "cpu, cuda = load_extension('_cpu'), load_extension('_cuda')\n"
+        "print(cpu.module is not None, cuda.module is not None, cuda.problem, sep='|')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    cpu_loaded, cuda_loaded, problem = done.stdout.strip().split("|", 2)
+    assert cpu_loaded == "True"
+    assert "already registered" not in problem
+    if cuda_loaded != "True":
+        pytest.skip(f"ops._cuda is not built here: {problem}")

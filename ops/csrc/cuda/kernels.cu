@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 
@@ -76,7 +78,63 @@ __device__ int64_t global_warp() {
   return (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
 }
 
-template <typename S, typename I>
+// V consecutive scalars moved as one 16-byte access (V = 1: plain scalars). A lane owns V
+// columns, so a warp covers 32 * V columns of a row per pass.
+template <typename S, int V>
+struct alignas(sizeof(S) * V) Pack {
+  S v[V];
+};
+
+template <typename S, int V>
+__device__ Pack<S, V> zero_pack() {
+  Pack<S, V> p;
+#pragma unroll
+  for (int i = 0; i < V; ++i) p.v[i] = S(0);
+  return p;
+}
+
+template <typename S, int V>
+__device__ Pack<S, V> load_pack(const S* at) {
+  return *reinterpret_cast<const Pack<S, V>*>(at);
+}
+
+template <typename S, int V>
+__device__ void add_scaled(Pack<S, V>& acc, S weight, const Pack<S, V>& row) {
+#pragma unroll
+  for (int i = 0; i < V; ++i) acc.v[i] += weight * row.v[i];
+}
+
+constexpr int kUnroll = 4;  // row loads in flight per lane before they are summed
+constexpr unsigned kAllLanes = 0xffffffffu;
+
+// Sums weight_i * rows[offset_i + d .. + V) over the `count` (<= 32) items whose offset and weight
+// lane i holds (offset < 0: skip), in item order. Every lane of the warp must call it.
+template <typename S, int V>
+__device__ void gather_sum(Pack<S, V>& acc, const S* __restrict__ rows, int64_t my_offset,
+                           S my_weight, int count, int64_t d, bool active) {
+  int i = 0;
+  for (; i + kUnroll <= count; i += kUnroll) {
+    Pack<S, V> loaded[kUnroll];
+    S weight[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t offset = __shfl_sync(kAllLanes, my_offset, i + u);
+      weight[u] = __shfl_sync(kAllLanes, my_weight, i + u);
+      loaded[u] = active && offset >= 0 ? load_pack<S, V>(rows + offset + d) : zero_pack<S, V>();
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) add_scaled(acc, weight[u], loaded[u]);
+  }
+  for (; i < count; ++i) {
+    const int64_t offset = __shfl_sync(kAllLanes, my_offset, i);
+    const S weight = __shfl_sync(kAllLanes, my_weight, i);
+    if (active && offset >= 0) add_scaled(acc, weight, load_pack<S, V>(rows + offset + d));
+  }
+}
+
+// Lanes first load 32 of the bag's indices together, then every lane sums all 32 rows for its
+// columns with several row loads in flight: no load waits on the one before.
+template <typename S, typename I, int V>
 __global__ void forward_kernel(Args<S, I> a, const S* __restrict__ weights, S* __restrict__ out) {
   const int64_t k = global_warp();
   if (k >= a.num_bags) return;
@@ -88,14 +146,25 @@ __global__ void forward_kernel(Args<S, I> a, const S* __restrict__ weights, S* _
   a.bag(k, begin, end);
   const S scale = a.scale(end - begin);
   S* o = out + b * a.total_dim + a.tables.column_offset[t];
-  for (int64_t d = lane; d < D; d += kWarp) {
-    S acc = 0;
-    for (int64_t j = begin; j < end; ++j) {
-      const int64_t index = a.indices[j];
-      if (index < 0 || index >= E) continue;
-      acc += (a.psw ? a.psw[j] : S(1)) * table[index * D + d];
+  for (int64_t d0 = 0; d0 < D; d0 += kWarp * V) {
+    const int64_t d = d0 + lane * V;
+    const bool active = d < D;
+    Pack<S, V> acc = zero_pack<S, V>();
+    for (int64_t j0 = begin; j0 < end; j0 += kWarp) {
+      const int count = static_cast<int>(end - j0 < kWarp ? end - j0 : kWarp);
+      int64_t my_offset = -1;
+      S my_weight = 0;
+      if (lane < count) {
+        const int64_t index = a.indices[j0 + lane];
+        my_offset = index >= 0 && index < E ? index * D : -1;
+        my_weight = a.psw ? a.psw[j0 + lane] : S(1);
+      }
+      gather_sum(acc, table, my_offset, my_weight, count, d, active);
     }
-    o[d] = acc * scale;
+    if (!active) continue;
+#pragma unroll
+    for (int i = 0; i < V; ++i) acc.v[i] *= scale;
+    *reinterpret_cast<Pack<S, V>*>(o + d) = acc;
   }
 }
 
@@ -124,7 +193,9 @@ __global__ void psw_grad_kernel(Args<S, I> a, const S* __restrict__ grad_out,
   }
 }
 
-template <typename S, typename I>
+// One warp per touched row: lanes load 32 occurrences' gradient-row offsets and coefficients
+// together, then sum them in position order (deterministic) and apply the update.
+template <typename S, typename I, int V>
 __global__ void backward_kernel(Args<S, I> a, Segments s, const S* __restrict__ grad_out,
                                 Coefs<S> c, S* target, S* m1, S* m2, int64_t max_dim) {
   extern __shared__ unsigned char shared[];
@@ -145,33 +216,49 @@ __global__ void backward_kernel(Args<S, I> a, Segments s, const S* __restrict__ 
   S* acc = reinterpret_cast<S*>(shared) + (threadIdx.x / kWarp) * max_dim;
 
   S square_sum = 0;
-  for (int64_t d = lane; d < D; d += kWarp) {
-    S g = 0;
-    for (int64_t j = first; j < last; ++j) {
-      const int64_t position = positions[j];
-      const int64_t k = bag_of[position];
-      int64_t bag_begin, bag_end;
-      a.bag(k, bag_begin, bag_end);
-      const S coeff = (a.psw ? a.psw[position] : S(1)) * a.scale(bag_end - bag_begin);
-      g += coeff * g_base[(k % a.batch_size) * a.total_dim + d];
+  for (int64_t d0 = 0; d0 < D; d0 += kWarp * V) {
+    const int64_t d = d0 + lane * V;
+    const bool active = d < D;
+    Pack<S, V> g = zero_pack<S, V>();
+    for (int64_t j0 = first; j0 < last; j0 += kWarp) {
+      const int count = static_cast<int>(last - j0 < kWarp ? last - j0 : kWarp);
+      int64_t my_offset = -1;
+      S my_coeff = 0;
+      if (lane < count) {
+        const int64_t position = positions[j0 + lane];
+        const int64_t k = bag_of[position];
+        my_offset = (k % a.batch_size) * a.total_dim;
+        my_coeff = a.psw ? a.psw[position] : S(1);
+        if (a.mean) {
+          int64_t bag_begin, bag_end;
+          a.bag(k, bag_begin, bag_end);
+          my_coeff *= a.scale(bag_end - bag_begin);
+        }
+      }
+      gather_sum(g, g_base, my_offset, my_coeff, count, d, active);
     }
-    switch (c.kind) {
-      case Update::kGradient:
-        target[at + d] = g;
-        break;
-      case Update::kSgd:
-        sgd_step(target[at + d], g, c);
-        break;
-      case Update::kAdagrad:
-        adagrad_step(target[at + d], m1[at + d], g, c);
-        break;
-      case Update::kAdam:
-        adam_step(target[at + d], m1[at + d], m2[at + d], g, c);
-        break;
-      case Update::kRowwiseAdagrad:
-        acc[d] = g;
-        square_sum += g * g;
-        break;
+    if (!active) continue;
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const int64_t w = at + d + i;
+      switch (c.kind) {
+        case Update::kGradient:
+          target[w] = g.v[i];
+          break;
+        case Update::kSgd:
+          sgd_step(target[w], g.v[i], c);
+          break;
+        case Update::kAdagrad:
+          adagrad_step(target[w], m1[w], g.v[i], c);
+          break;
+        case Update::kAdam:
+          adam_step(target[w], m1[w], m2[w], g.v[i], c);
+          break;
+        case Update::kRowwiseAdagrad:
+          acc[d + i] = g.v[i];
+          square_sum += g.v[i] * g.v[i];
+          break;
+      }
     }
   }
   if (c.kind != Update::kRowwiseAdagrad) return;
@@ -180,7 +267,8 @@ __global__ void backward_kernel(Args<S, I> a, Segments s, const S* __restrict__ 
   if (lane == 0) {
     factor = rowwise_adagrad_factor(m1[a.tables.row_base[t] + row], square_sum / static_cast<S>(D), c);
   }
-  factor = __shfl_sync(0xffffffffu, factor, 0);
+  factor = __shfl_sync(kAllLanes, factor, 0);
+  __syncwarp();
   for (int64_t d = lane; d < D; d += kWarp) target[at + d] -= factor * acc[d];
 }
 
@@ -204,6 +292,30 @@ void dispatch(const Problem& p, Fn&& fn) {
   }
 }
 
+// 16-byte packs when every table's width is a multiple of one and the gathered or written rows
+// start 16-byte aligned (then every table, row and column block does too); else scalars.
+template <typename S>
+bool packs_fit(const Problem& p, std::initializer_list<uintptr_t> pointers) {
+  constexpr int64_t kPack = 16 / sizeof(S);
+  for (const int64_t dim : p.dims) {
+    if (dim % kPack != 0) return false;
+  }
+  for (const uintptr_t pointer : pointers) {
+    if (pointer % 16 != 0) return false;
+  }
+  return true;
+}
+
+// Calls fn(Pack width) with 16 / sizeof(S) when packs fit, else 1.
+template <typename S, typename Fn>
+void with_pack(bool fits, Fn&& fn) {
+  if (fits) {
+    fn(std::integral_constant<int, 16 / sizeof(S)>{});
+  } else {
+    fn(std::integral_constant<int, 1>{});
+  }
+}
+
 }  // namespace
 
 void forward(const Problem& p, const Launch& launch, uintptr_t weights, uintptr_t out) {
@@ -211,9 +323,12 @@ void forward(const Problem& p, const Launch& launch, uintptr_t weights, uintptr_
   dispatch(p, [&](auto scalar, auto index) {
     using S = decltype(scalar);
     using I = decltype(index);
-    forward_kernel<S, I><<<blocks_for(p.num_bags(), kWarpsPerBlock), kWarpsPerBlock * kWarp, 0,
-                           reinterpret_cast<cudaStream_t>(launch.stream)>>>(
-        args_of<S, I>(p, launch), reinterpret_cast<const S*>(weights), reinterpret_cast<S*>(out));
+    with_pack<S>(packs_fit<S>(p, {weights, out}), [&](auto pack) {
+      forward_kernel<S, I, decltype(pack)::value>
+          <<<blocks_for(p.num_bags(), kWarpsPerBlock), kWarpsPerBlock * kWarp, 0,
+             reinterpret_cast<cudaStream_t>(launch.stream)>>>(
+              args_of<S, I>(p, launch), reinterpret_cast<const S*>(weights), reinterpret_cast<S*>(out));
+    });
   });
   check_launch("forward");
 }
@@ -250,12 +365,15 @@ void backward(const Problem& p, const Launch& launch, const Segments& segments,
       warps_per_block = static_cast<int>(std::min<size_t>(kWarpsPerBlock, kMaxSharedBytes / per_warp));
       shared = per_warp * warps_per_block;
     }
-    backward_kernel<S, I><<<blocks_for(segments.num_segments, warps_per_block),
-                            warps_per_block * kWarp, shared,
-                            reinterpret_cast<cudaStream_t>(launch.stream)>>>(
-        args_of<S, I>(p, launch), segments, reinterpret_cast<const S*>(grad_out),
-        make_coefs<S>(update), reinterpret_cast<S*>(update.target),
-        reinterpret_cast<S*>(update.momentum1), reinterpret_cast<S*>(update.momentum2), p.max_dim);
+    with_pack<S>(packs_fit<S>(p, {grad_out}), [&](auto pack) {
+      backward_kernel<S, I, decltype(pack)::value>
+          <<<blocks_for(segments.num_segments, warps_per_block), warps_per_block * kWarp, shared,
+             reinterpret_cast<cudaStream_t>(launch.stream)>>>(
+              args_of<S, I>(p, launch), segments, reinterpret_cast<const S*>(grad_out),
+              make_coefs<S>(update), reinterpret_cast<S*>(update.target),
+              reinterpret_cast<S*>(update.momentum1), reinterpret_cast<S*>(update.momentum2),
+              p.max_dim);
+    });
   });
   check_launch("backward");
 }

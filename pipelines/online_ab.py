@@ -59,14 +59,23 @@ class CanaryReport:
             "wall_s": self.wall_s,
             "versions": self.versions,
             "analysis": {
-                "test": "normal-mixture confidence sequence, relative difference, user-level "
-                "delta-method variance (anytime-valid)",
+                "test": _test_name(self.config),
                 "alpha": self.config.alpha,
                 "planned_users": self.config.planned_users,
+                "planned_effect": self.config.planned_effect,
                 "look_every_requests": self.config.look_every_requests,
                 "trail": list(self.trail),
             },
         }
+
+
+def _test_name(config: CanaryConfig) -> str:
+    mixture = (
+        "normal-mixture confidence sequence"
+        if config.planned_effect is None
+        else f"two-point mixture at +-{config.planned_effect:g} (planned effect)"
+    )
+    return f"{mixture}, relative difference, user-level delta-method variance (anytime-valid)"
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ class CanaryConfig:
     # sequences tightest at `planned_users` users (both arms).
     look_every_requests: int = 100
     planned_users: int = 1000
+    # set: the two-point mixture at +-planned_effect (relative) instead (see serving.analysis.sequential)
+    planned_effect: float | None = None
     max_invalid_rate: float = 0.01
     srm_alpha: float = 0.001
 
@@ -159,6 +161,7 @@ class CanaryConfig:
             metrics=(("ctr", 1.0 - self.min_relative_ctr), ("cvr", 1.0 - self.min_relative_cvr)),
             alpha=self.alpha,
             planned_users=self.planned_users,
+            planned_effect=self.planned_effect,
             srm_alpha=self.srm_alpha,
             guardrails=GuardrailLimits(
                 max_error_rate=self.max_error_rate,

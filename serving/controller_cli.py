@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=default.planned_users,
         help="users of both arms where the confidence sequences are tightest",
     )
+    parser.add_argument(
+        "--planned-effect",
+        type=float,
+        default=None,
+        help="smallest relative change worth detecting (e.g. 0.05): test with the two-point mixture "
+        "at that effect, which decides sooner there but never resolves below half of it",
+    )
     parser.add_argument("--srm-alpha", type=float, default=default.srm_alpha)
     parser.add_argument("--max-error-rate", type=float, default=default.guardrails.max_error_rate)
     parser.add_argument("--max-p99-ms", type=float, default=default.guardrails.max_p99_ms)
@@ -105,6 +112,7 @@ def build_controller(args: argparse.Namespace) -> RolloutController:
         metrics=(("ctr", 1 - args.min_relative_ctr), ("cvr", 1 - args.min_relative_cvr)),
         alpha=args.alpha,
         planned_users=args.planned_users,
+        planned_effect=args.planned_effect,
         srm_alpha=args.srm_alpha,
         guardrails=GuardrailLimits(
             max_error_rate=args.max_error_rate,

@@ -56,6 +56,9 @@ class RolloutPolicy:
     metrics: tuple[tuple[str, float], ...] = (("ctr", 0.02), ("cvr", 0.02))
     alpha: float = 0.05
     planned_users: int = 20_000  # users of both arms where the final step's test is tightest
+    # the smallest relative change worth detecting: set, the test is the two-point mixture at
+    # +-planned_effect (decides sooner at that effect, never resolves below half of it)
+    planned_effect: float | None = None
     srm_alpha: float = 0.001
     srm_concentration: float = 100.0
     srm_unit: SrmUnit = "users"
@@ -105,6 +108,7 @@ class RolloutPolicy:
         )
         require_level("alpha", self.alpha, 0.5)
         require_int("planned_users", self.planned_users, 2)
+        SequentialTest(planned_effect=self.planned_effect)  # validates it, naming the field
         require_level("srm_alpha", self.srm_alpha)
         require_positive("srm_concentration", self.srm_concentration)
         require(self.srm_unit in SRM_UNITS, "srm_unit", " or ".join(map(repr, SRM_UNITS)), self.srm_unit)
@@ -112,7 +116,9 @@ class RolloutPolicy:
     @property
     def test(self) -> SequentialTest:
         """Each step's test, at its share of ``alpha``."""
-        return SequentialTest(self.alpha / len(self.steps), self.planned_users, "relative")
+        return SequentialTest(
+            self.alpha / len(self.steps), self.planned_users, "relative", self.planned_effect
+        )
 
 
 @dataclass(frozen=True)

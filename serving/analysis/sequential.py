@@ -1,4 +1,5 @@
-"""Anytime-valid comparison of two arms: the normal-mixture confidence sequence and mSPRT.
+"""Anytime-valid comparison of two arms: the normal-mixture confidence sequence and mSPRT, or
+the two-point mixture at a planned effect.
 
 With ``N`` users in both arms, an estimated difference ``d`` and its variance ``V`` (delta
 method, user level), mixing the likelihood ratio over effects ``θ ~ N(0, ρ² · V · N)`` gives the
@@ -16,6 +17,16 @@ traffic and stopped at the first look that is conclusive. ``ρ`` is chosen so th
 is tightest at a planned number of users (ibid., eq. 161; gbstats' ``sequential_tuning_parameter``):
 ``ρ² = (−2 log α + log(1 − 2 log α)) / planned_users``. Looks far from the plan stay valid and
 are only a little wider.
+
+With a ``planned_effect`` μ (the smallest change worth detecting) the mixture puts half its mass
+on each of ``null ± μ`` instead: Wald's sequential probability ratio test, made two-sided::
+
+    Λ = cosh(μ (d − null) / V) · exp(−μ² / (2V))
+
+still a nonnegative martingale under the null, so just as valid at every look. At the planned
+effect it decides sooner than the normal mixture, and sooner on average than a fixed-horizon
+test of the same power; the price is resolution: its confidence sequence never gets narrower
+than ``d ± μ/2``, so changes below about half the planned effect are never declared.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from typing import Literal
 
 import numpy as np
 
-from serving.analysis._checks import require, require_int, require_level
+from serving.analysis._checks import is_number, require, require_int, require_level
 from serving.analysis.moments import UserMoments, metric_named, ratio_estimate
 
 Difference = Literal["relative", "absolute"]
@@ -58,23 +69,63 @@ def always_valid_p_value(estimate, variance, users, rho: float, null: float = 0.
     return np.minimum(1.0, np.exp(-log_e_value(estimate, variance, users, rho, null)))
 
 
+def planned_effect_log_e_value(estimate, variance, effect: float, null: float = 0.0) -> np.ndarray:
+    """log Λ of the two-point mixture at ``null ± effect`` (0 where undefined)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = effect * (np.asarray(estimate) - null) / variance
+        value = np.logaddexp(x, -x) - math.log(2) - effect**2 / (2 * np.asarray(variance))
+    return np.where(np.isfinite(value), value, 0.0)
+
+
+def planned_effect_half_width(variance, effect: float, alpha: float) -> np.ndarray:
+    """Half-width of the two-point mixture's confidence sequence: the distance from the
+    estimate where Λ reaches 1/α, ``(V/μ) · arccosh(exp(μ²/(2V)) / α)``."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = effect**2 / (2 * np.asarray(variance, dtype=np.float64)) - math.log(alpha)
+        arccosh_of_exp_a = a + np.log1p(np.sqrt(-np.expm1(-2 * a)))
+        return np.asarray(variance) / effect * arccosh_of_exp_a
+
+
 @dataclass(frozen=True)
 class SequentialTest:
-    """Level, planned size and scale of the anytime-valid comparison."""
+    """Level and mixture of the anytime-valid comparison: the normal mixture tightest at
+    ``planned_users``, or with ``planned_effect`` (in the units of ``difference``: 0.05 is a 5 %
+    relative change) the two-point mixture at that effect (see the module docstring)."""
 
     alpha: float = 0.05
     planned_users: int = 20_000
     difference: Difference = "relative"
+    planned_effect: float | None = None
 
     def __post_init__(self) -> None:
         require_level("alpha", self.alpha, 0.5)
         require_int("planned_users", self.planned_users, 2)
         choices = ("relative", "absolute")
         require(self.difference in choices, "difference", " or ".join(map(repr, choices)), self.difference)
+        if self.planned_effect is not None:
+            require(
+                is_number(self.planned_effect) and self.planned_effect > 0,
+                "planned_effect",
+                "a number > 0, the smallest change worth detecting, e.g. 0.05 for 5 % (None: the normal "
+                "mixture)",
+                self.planned_effect,
+            )
 
     @property
     def rho(self) -> float:
         return mixture_rho(self.alpha, self.planned_users)
+
+    def half_width(self, variance, users) -> np.ndarray:
+        """Half-width of the confidence sequence at a look with ``users`` users in both arms."""
+        if self.planned_effect is None:
+            return half_width(variance, users, self.rho, self.alpha)
+        return planned_effect_half_width(variance, self.planned_effect, self.alpha)
+
+    def p_value(self, estimate, variance, users) -> np.ndarray:
+        """The look's always-valid p-value ``min(1, 1/Λ)`` against no difference."""
+        if self.planned_effect is None:
+            return always_valid_p_value(estimate, variance, users, self.rho)
+        return np.minimum(1.0, np.exp(-planned_effect_log_e_value(estimate, variance, self.planned_effect)))
 
 
 @dataclass(frozen=True)
@@ -135,7 +186,7 @@ def compare(control: UserMoments, treatment: UserMoments, metric: str, test: Seq
     metric_named(metric)
     c, t, estimate, variance = difference_estimate(control, treatment, metric, test.difference)
     users = control.n + treatment.n
-    width = half_width(variance, users, test.rho, test.alpha)
+    width = test.half_width(variance, users)
     defined = np.isfinite(estimate) & np.isfinite(width)
     return Comparison(
         metric=metric,
@@ -147,7 +198,7 @@ def compare(control: UserMoments, treatment: UserMoments, metric: str, test: Seq
         variance=variance,
         lower=np.where(defined, estimate - width, -np.inf),
         upper=np.where(defined, estimate + width, np.inf),
-        p_value=np.where(defined, always_valid_p_value(estimate, variance, users, test.rho), 1.0),
+        p_value=np.where(defined, test.p_value(estimate, variance, users), 1.0),
         users_control=control.n,
         users_treatment=treatment.n,
     )

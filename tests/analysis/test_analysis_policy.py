@@ -180,6 +180,18 @@ def test_each_step_tests_at_its_share_of_alpha():
     assert POLICY.test.alpha == pytest.approx(POLICY.alpha / len(POLICY.steps))
 
 
+def test_a_planned_effect_makes_every_step_test_for_that_effect():
+    planned = dataclasses.replace(POLICY, planned_effect=0.05)
+    assert (POLICY.test.planned_effect, planned.test.planned_effect) == (None, 0.05)
+
+
+def test_a_planned_effect_test_rolls_back_a_canary_worse_by_that_effect():
+    planned = dataclasses.replace(POLICY, planned_effect=0.2)
+    primary, canary = window(3, total_users=40_000, canary_ctr=0.04)
+    decision = evaluate(planned, RolloutState(3, 0.0, 0.0), primary, canary, 120.0)
+    assert decision.action == "rollback" and "CTR worse" in decision.reasons[0]
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -197,6 +209,7 @@ def test_each_step_tests_at_its_share_of_alpha():
         ("max_duration_s", float("nan")),
         ("alpha", 0.9),
         ("planned_users", 1),
+        ("planned_effect", 0.0),
         ("srm_alpha", 0.0),
         ("srm_unit", "sessions"),
     ],

@@ -112,10 +112,9 @@ def test_sequence_is_closest_to_the_fixed_horizon_interval_near_the_planned_size
     assert ratio.min() < 1.6  # the price of looking at every size: ~55 % wider at the plan
 
 
-def test_repeated_looks_keep_the_false_positive_rate_at_most_alpha_where_the_z_test_does_not():
-    # A/A: 600 experiments, one impression per user, a look every 250 users up to 20,000.
+def _aa_looks(runs: int = 600, users: int = 20_000, look: int = 250) -> tuple[UserMoments, UserMoments]:
+    """A/A: experiments of one impression per user at CTR 5 %, a look every ``look`` users."""
     rng = np.random.default_rng(7)
-    runs, users, look = 600, 20_000, 250
     arm = rng.random((runs, users)) < 0.5
     clicks = (rng.random((runs, users)) < 0.05).astype(float)
     per_look = slice(look - 1, None, look)
@@ -128,12 +127,69 @@ def test_repeated_looks_keep_the_false_positive_rate_at_most_alpha_where_the_z_t
         products[..., 0, 0], products[..., 0, 1], products[..., 1, 0], products[..., 1, 1] = n, c, c, c
         return UserMoments(n, sums, products)
 
-    result = compare(moments(~arm), moments(arm), "ctr", SequentialTest(0.05, users, "absolute"))
+    return moments(~arm), moments(arm)
+
+
+MONTE_CARLO_ERROR = 3 * np.sqrt(0.05 * 0.95 / 600)
+
+
+def test_repeated_looks_keep_the_false_positive_rate_at_most_alpha_where_the_z_test_does_not():
+    control, treatment = _aa_looks()
+    result = compare(control, treatment, "ctr", SequentialTest(0.05, 20_000, "absolute"))
     sequential_fpr = np.mean(np.any(result.significant, axis=1))
     naive_fpr = np.mean(np.any(z_test_p_value(result.estimate, result.variance) < 0.05, axis=1))
-    monte_carlo_error = 3 * np.sqrt(0.05 * 0.95 / runs)
-    assert sequential_fpr <= 0.05 + monte_carlo_error
+    assert sequential_fpr <= 0.05 + MONTE_CARLO_ERROR
     assert naive_fpr > 0.15
+
+
+def test_the_planned_effect_test_keeps_the_level_over_repeated_looks():
+    control, treatment = _aa_looks()
+    # 0.005 absolute = 10 % of the 5 % CTR: the A/A runs' own size, where a test errs most
+    test = SequentialTest(0.05, difference="absolute", planned_effect=0.005)
+    result = compare(control, treatment, "ctr", test)
+    assert np.mean(np.any(result.significant, axis=1)) <= 0.05 + MONTE_CARLO_ERROR
+
+
+def test_planned_effect_p_value_is_below_alpha_exactly_when_its_sequence_excludes_zero():
+    rng = np.random.default_rng(1)
+    estimates = rng.normal(0, 0.05, 2000)
+    variances = rng.uniform(1e-5, 1e-3, 2000)
+    test = SequentialTest(0.05, planned_effect=0.05)
+    result_p = test.p_value(estimates, variances, users=None)
+    excludes_zero = np.abs(estimates) > test.half_width(variances, users=None)
+    assert np.array_equal(result_p <= 0.05, excludes_zero)
+
+
+def test_planned_effect_sequence_never_gets_narrower_than_half_the_effect():
+    width = SequentialTest(planned_effect=0.05).half_width(np.geomspace(1e-1, 1e-9, 50), users=None)
+    assert np.all(width >= 0.025) and np.all(np.diff(width) < 0)
+    assert width[-1] == pytest.approx(0.025, rel=1e-3)
+
+
+def test_at_the_planned_effect_it_decides_sooner_than_the_normal_mixture_and_a_fixed_horizon():
+    # Brownian estimates of an effect of 1 with variance 1/n, a look every 0.1: the fixed-horizon
+    # z-test needs n = (z_0.975 + z_0.8)^2 = 7.85 for 80 % power.
+    rng = np.random.default_rng(3)
+    fixed = (norm.isf(0.025) + norm.ppf(0.8)) ** 2
+    n = np.arange(1, 16) * (fixed / 10)  # looks up to 1.5x the fixed horizon
+    steps = rng.normal(np.diff(n, prepend=0.0), np.sqrt(np.diff(n, prepend=0.0)), (2000, len(n)))
+    estimates, variances = np.cumsum(steps, axis=1) / n, 1 / n
+
+    def mean_to_decision(test: SequentialTest) -> tuple[float, float]:
+        decided = test.p_value(estimates, variances, users=n * 10_000 / fixed) <= 0.05
+        first = np.where(decided.any(axis=1), decided.argmax(axis=1), len(n) - 1)
+        return float(decided.any(axis=1).mean()), float(n[first].mean())
+
+    power, planned = mean_to_decision(SequentialTest(0.05, planned_effect=1.0))
+    _, normal = mean_to_decision(SequentialTest(0.05, planned_users=10_000))
+    assert power >= 0.8
+    assert planned < fixed < normal
+
+
+@pytest.mark.parametrize("effect", [0, -0.05, float("nan"), "5%", True])
+def test_planned_effect_must_be_a_positive_number(effect):
+    with pytest.raises(ValueError, match="planned_effect: expected a number > 0"):
+        SequentialTest(planned_effect=effect)
 
 
 def test_planned_users_and_alpha_are_validated_naming_the_field():

@@ -267,6 +267,7 @@ def test_watch_once_exits_2_naming_a_missing_inference_service(api_server, prome
         ("--alpha", ["0.7"], "alpha: expected a level in (0, 0.5)"),
         ("--min-relative-ctr", ["1.5"], "--min-relative-ctr: expected a ratio in (0, 1]"),
         ("--max-state-skew-s", ["-1"], "max_state_skew_s: expected seconds >= 0"),
+        ("--planned-effect", ["-0.05"], "planned_effect: expected a number > 0"),
     ],
 )
 def test_a_bad_flag_is_a_usage_error_naming_it(flag, value, message, capsys, prometheus):

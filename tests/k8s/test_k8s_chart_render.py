@@ -120,3 +120,11 @@ def test_the_controller_gets_every_rollout_policy_flag_the_values_set(rendered):
     assert flags["--min-relative-ctr"] == "0.98" and flags["--planned-users"] == "20000"
     assert {"--srm-alpha", "--min-canary-users-per-step", "--min-seconds-per-step",
             "--max-duration-s", "--max-state-skew-s"} <= set(flags)
+    assert "--planned-effect" not in flags  # null: the normal mixture
+
+
+def test_a_planned_effect_reaches_the_controller(rendered):
+    deployment = one_of_kind(rendered["canary-10"], "Deployment", "-controller")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    flags = dict(zip(args[2::2], args[3::2], strict=True))
+    assert flags["--planned-effect"] == "0.05"

@@ -3,6 +3,7 @@ rates, power, impressions to a decision and the fixed-horizon baseline."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -79,6 +80,12 @@ def fixed_horizon_size(arms: Arms, effect: float, alpha: float, power: float) ->
         return float(impressions[0])
     fraction = (power - curve[k - 1]) / (curve[k] - curve[k - 1])
     return float(impressions[k - 1] + fraction * (impressions[k] - impressions[k - 1]))
+
+
+def until(arms: Arms, impressions: float) -> Arms:
+    """The looks of each run up to ``impressions`` (on average over the runs; at least one)."""
+    looks = max(1, int(np.sum(arms.impressions.mean(axis=0) <= impressions)))
+    return Arms(*(getattr(arms, f.name)[:, :looks] for f in dataclasses.fields(Arms)))
 
 
 def first_decision(arms: Arms, effect: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

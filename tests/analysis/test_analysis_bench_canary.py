@@ -9,6 +9,7 @@ import pytest
 
 from pipelines.bench_canary import main
 from pipelines.bench_canary_model import RequestLog, moments_by_look, to_moments
+from pipelines.bench_canary_stats import Arms, until
 from serving.analysis import UserMoments
 
 
@@ -59,13 +60,36 @@ def test_a_small_bench_run_reports_every_section_and_writes_json(tmp_path, capsy
     results = json.loads(out.read_text())
     assert set(results["ab"]) == {"CTR -5 %", "CTR +2 %", "CTR +5 %", "CVR -10 %"}
     assert 0.0 <= results["aa"]["false_positive_rate"]["sequential, user level, every look"]["ctr"] <= 1.0
+    assert "sequential, planned effect 5%, every look" in results["aa"]["false_positive_rate"]
+    planned = results["ab"]["CTR +5 %"]["planned_effect_test"]
+    assert planned["planned_effect"] == 0.05 and 0.0 <= planned["power"] <= 1.0
+    # the planned-effect test stops at twice its fixed-horizon size, or the runs' end (a look's
+    # impressions vary around the nominal horizon)
+    assert planned["horizon_impressions"] <= 1.01 * results["ab"]["CTR +5 %"]["horizon_impressions"]
+    assert {"CTR +5 % power >= 80% in fewer impressions than fixed horizon (normal mixture)",
+            "CTR +5 % power >= 80% in fewer impressions than fixed horizon (planned effect)"} <= set(
+        results["targets"])
     versus = results["ab_versus_fixed_sized_for_smallest_effect"]
     assert versus["sized_for"] == "CTR +2 %" and set(versus["ratio"]) == {"CTR -5 %", "CTR +2 %", "CTR +5 %"}
 
 
+def test_until_keeps_each_runs_looks_up_to_the_impressions_given():
+    impressions = np.array([[10.0, 20.0, 30.0], [12.0, 22.0, 32.0]])
+    zeros = np.zeros_like(impressions)
+    arms = Arms(zeros, zeros, zeros, zeros.astype(bool), impressions, zeros)
+    assert until(arms, 21.0).impressions.tolist() == [[10.0, 20.0], [12.0, 22.0]]
+    assert until(arms, 1.0).impressions.shape == (2, 1)
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "field"),
-    [("--runs-aa", "0", "runs_aa"), ("--alpha", "0.7", "alpha"), ("--look-every", "0", "look_every")],
+    [
+        ("--runs-aa", "0", "runs_aa"),
+        ("--alpha", "0.7", "alpha"),
+        ("--look-every", "0", "look_every"),
+        ("--planned-effect", "0", "planned_effect"),
+        ("--planned-horizon-factor", "0.5", "planned_horizon_factor"),
+    ],
 )
 def test_bad_options_exit_2_naming_the_field(flag, value, field, capsys):
     with pytest.raises(SystemExit) as stop:

@@ -255,53 +255,35 @@ class Bench:
             scenario = Scenario(name, ctr_lift, cvr_lift, horizon, looks)
             series = simulate_looks(model, scenario, runs, self.rng)
             arms = analyse(series, metric, SequentialTest(c.alpha, planned_users, "relative"))
-            right, wrong, to_decision = first_decision(arms, effect)
-            power = float(right.mean())
-            mean_to_decision = float(to_decision.mean())
-            same_power = fixed_horizon_size(arms, effect, c.alpha, power)
-            at_target = fixed_horizon_size(arms, effect, c.alpha, c.power)
-
-            self.say(
-                _ab_line(
-                    name, runs, horizon, power, float(wrong.mean()), mean_to_decision, same_power, at_target
-                )
-            )
-            self.results["ab"][name] = {
+            decided = _decided(arms, effect)
+            fixed = {
+                "fixed_horizon_impressions_same_power": fixed_horizon_size(
+                    arms, effect, c.alpha, decided["power"]
+                ),
+                "fixed_horizon_impressions_target_power": fixed_horizon_size(arms, effect, c.alpha, c.power),
+            }
+            at_target = fixed["fixed_horizon_impressions_target_power"]
+            row = {
                 "metric": metric,
                 "relative_effect": effect,
                 "runs": runs,
                 "horizon_impressions": horizon,
                 "planned_users": planned_users,
-                "power": power,
-                "wrong_direction": float(wrong.mean()),
-                "mean_impressions_to_decision": mean_to_decision,
-                "median_impressions_when_detected": float(np.median(to_decision[right]))
-                if right.any()
-                else None,
-                "fixed_horizon_impressions_same_power": same_power,
-                "fixed_horizon_impressions_target_power": at_target,
+                **decided,
+                **fixed,
             }
-            planned = self._planned_effect_row(series, metric, plans[name], effect, same_power, at_target)
-            self.results["ab"][name]["planned_effect_test"] = planned
-            planned_lines.append(
-                _ab_line(
-                    name,
-                    runs,
-                    planned["horizon_impressions"],
-                    planned["power"],
-                    planned["wrong_direction"],
-                    planned["mean_impressions_to_decision"],
-                    same_power,
-                    at_target,
-                )
-            )
+            self.results["ab"][name] = row
+            self.say(_ab_line(name, row))
+            planned = self._planned_effect_row(series, metric, plans[name], effect) | fixed
+            row["planned_effect_test"] = planned
+            planned_lines.append(_ab_line(name, {"runs": runs, **planned}))
             if name == TARGET_SCENARIO:
                 goal = f"{name} power >= {c.power:.0%} in fewer impressions than fixed horizon"
-                for label, row in (("normal mixture", self.results["ab"][name]), ("planned effect", planned)):
+                for label, judged in (("normal mixture", row), ("planned effect", planned)):
                     self.targets[f"{goal} ({label})"] = bool(
-                        row["power"] >= c.power
+                        judged["power"] >= c.power
                         and at_target is not None
-                        and row["mean_impressions_to_decision"] < at_target
+                        and judged["mean_impressions_to_decision"] < at_target
                     )
         self.say(
             "  (mean to decision counts runs that never decide at the horizon; each scenario's\n"
@@ -319,28 +301,15 @@ class Bench:
         )
         self._versus_unknown_effect(plans)
 
-    def _planned_effect_row(
-        self,
-        series,
-        metric: str,
-        plan: tuple[float, int],
-        effect: float,
-        same_power: float | None,
-        at_target: float | None,
-    ) -> dict:
+    def _planned_effect_row(self, series, metric: str, plan: tuple[float, int], effect: float) -> dict:
         c = self.config
         planned_impressions, planned_users = plan
         test = SequentialTest(c.alpha, planned_users, "relative", planned_effect=c.planned_effect)
         arms = until(analyse(series, metric, test), c.planned_horizon_factor * planned_impressions)
-        right, wrong, to_decision = first_decision(arms, effect)
         return {
             "planned_effect": c.planned_effect,
             "horizon_impressions": int(arms.impressions[:, -1].mean()),
-            "power": float(right.mean()),
-            "wrong_direction": float(wrong.mean()),
-            "mean_impressions_to_decision": float(to_decision.mean()),
-            "fixed_horizon_impressions_same_power": same_power,
-            "fixed_horizon_impressions_target_power": at_target,
+            **_decided(arms, effect),
         }
 
     def _versus_unknown_effect(self, plans: dict[str, tuple[float, int]]) -> None:
@@ -403,19 +372,25 @@ def _share(value: tuple[float, float]) -> str:
     return f"{value[0]:.3f} ± {value[1]:.3f}"
 
 
-def _ab_line(
-    name: str,
-    runs: int,
-    horizon: int,
-    power: float,
-    wrong: float,
-    mean_to_decision: float,
-    same_power: float | None,
-    at_target: float | None,
-) -> str:
+def _decided(arms, effect: float) -> dict:
+    """One test's power, wrong-sign rate and impressions to a decision over a scenario's runs."""
+    right, wrong, to_decision = first_decision(arms, effect)
+    return {
+        "power": float(right.mean()),
+        "wrong_direction": float(wrong.mean()),
+        "mean_impressions_to_decision": float(to_decision.mean()),
+        "median_impressions_when_detected": float(np.median(to_decision[right])) if right.any() else None,
+    }
+
+
+def _ab_line(name: str, row: dict) -> str:
+    """One A/B table row from a scenario's results (runs, horizon, power, ... fixed sizes)."""
+    mean = row["mean_impressions_to_decision"]
     return (
-        f"  {name:<11}{runs:>5}{horizon:>11,}{power:>8.3f}{wrong:>7.3f}{mean_to_decision:>11,.0f}"
-        f"{_versus(mean_to_decision, same_power)}{_versus(mean_to_decision, at_target)}"
+        f"  {name:<11}{row['runs']:>5}{row['horizon_impressions']:>11,}{row['power']:>8.3f}"
+        f"{row['wrong_direction']:>7.3f}{mean:>11,.0f}"
+        f"{_versus(mean, row['fixed_horizon_impressions_same_power'])}"
+        f"{_versus(mean, row['fixed_horizon_impressions_target_power'])}"
     )
 
 

@@ -36,6 +36,7 @@ from serving.analysis import (
     evaluate,
 )
 from serving.analysis._checks import is_int, is_number
+from serving.analysis.sequential import require_planned_effect
 from serving.metrics import ArmStats
 
 Decision = Literal["promote", "rollback"]
@@ -114,6 +115,7 @@ class CanaryConfig:
             "planned_users",
             f"expected an integer >= 2 (users of both arms), got {self.planned_users!r}",
         )
+        require_planned_effect("canary.planned_effect", self.planned_effect)
         _require(
             is_number(self.srm_alpha) and 0.0 < self.srm_alpha < 1.0,
             "srm_alpha",

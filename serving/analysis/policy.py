@@ -36,7 +36,7 @@ from typing import Literal
 from serving.analysis._checks import is_number, require, require_int, require_level, require_positive
 from serving.analysis.guardrails import GuardrailLimits, ServingCounters, check_guardrails
 from serving.analysis.moments import METRICS, UserMoments
-from serving.analysis.sequential import Comparison, SequentialTest, compare
+from serving.analysis.sequential import Comparison, SequentialTest, compare, require_planned_effect
 from serving.analysis.srm import srm_test
 
 Action = Literal["continue", "step", "promote", "rollback", "inconclusive"]
@@ -108,7 +108,7 @@ class RolloutPolicy:
         )
         require_level("alpha", self.alpha, 0.5)
         require_int("planned_users", self.planned_users, 2)
-        SequentialTest(planned_effect=self.planned_effect)  # validates it, naming the field
+        require_planned_effect("planned_effect", self.planned_effect)
         require_level("srm_alpha", self.srm_alpha)
         require_positive("srm_concentration", self.srm_concentration)
         require(self.srm_unit in SRM_UNITS, "srm_unit", " or ".join(map(repr, SRM_UNITS)), self.srm_unit)

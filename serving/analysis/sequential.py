@@ -69,6 +69,18 @@ def always_valid_p_value(estimate, variance, users, rho: float, null: float = 0.
     return np.minimum(1.0, np.exp(-log_e_value(estimate, variance, users, rho, null)))
 
 
+def require_planned_effect(name: str, value: object) -> None:
+    """``value`` is None (the normal mixture) or a number > 0 (raises naming ``name``)."""
+    if value is not None:
+        require(
+            is_number(value) and value > 0,
+            name,
+            "a number > 0, the smallest change worth detecting, e.g. 0.05 for 5 % (None: the normal "
+            "mixture)",
+            value,
+        )
+
+
 def planned_effect_log_e_value(estimate, variance, effect: float, null: float = 0.0) -> np.ndarray:
     """log Λ of the two-point mixture at ``null ± effect`` (0 where undefined)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -102,14 +114,7 @@ class SequentialTest:
         require_int("planned_users", self.planned_users, 2)
         choices = ("relative", "absolute")
         require(self.difference in choices, "difference", " or ".join(map(repr, choices)), self.difference)
-        if self.planned_effect is not None:
-            require(
-                is_number(self.planned_effect) and self.planned_effect > 0,
-                "planned_effect",
-                "a number > 0, the smallest change worth detecting, e.g. 0.05 for 5 % (None: the normal "
-                "mixture)",
-                self.planned_effect,
-            )
+        require_planned_effect("planned_effect", self.planned_effect)
 
     @property
     def rho(self) -> float:

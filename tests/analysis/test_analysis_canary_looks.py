@@ -106,7 +106,13 @@ def test_a_tolerated_drop_is_not_a_rollback():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("look_every_requests", 0), ("planned_users", 1), ("max_invalid_rate", 2.0), ("srm_alpha", 1.0)],
+    [
+        ("look_every_requests", 0),
+        ("planned_users", 1),
+        ("planned_effect", 0.0),
+        ("max_invalid_rate", 2.0),
+        ("srm_alpha", 1.0),
+    ],
 )
 def test_invalid_analysis_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"canary.{field}"):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Callable
 
 import orjson
 import pytest
 
-from serving.process import free_port, launch_server, start_server
+from serving.process import ServerProcess, free_port, launch_server, start_server
 from serving.router import CANARY, PRIMARY, CanaryRouter, RetryPolicy
 
 
@@ -32,24 +33,35 @@ async def ask(router: CanaryRouter, *bodies: dict) -> list:
         await router.aclose()
 
 
+def patient_router(url: str) -> CanaryRouter:
+    """All traffic to ``url``, retried for up to two minutes."""
+    return CanaryRouter(url, url, canary_weight=0.0, retry=RetryPolicy(budget_s=120.0, max_backoff_s=0.2))
+
+
+def ask_while_starting(router: CanaryRouter, launch: Callable[[], ServerProcess]) -> list:
+    """One request sent before ``launch()`` starts the server it needs (stopped once answered)."""
+
+    async def scenario():
+        pending = asyncio.ensure_future(ask(router, body(7)))
+        server = launch()
+        try:
+            return await pending
+        finally:
+            server.stop()
+
+    return asyncio.run(scenario())
+
+
 def test_a_request_sent_while_the_primary_restarts_is_answered_after_the_restart(tiny_artifact, tmp_path):
     port = free_port()
     first = start_server(tmp_path / "first.log", artifact_dir=tiny_artifact, port=port, timeout_s=120)
     first.stop()  # the primary is down: connections are refused until the new process listens
-    router = CanaryRouter(
-        first.url, first.url, canary_weight=0.0, retry=RetryPolicy(budget_s=120.0, max_backoff_s=0.2)
+    router = patient_router(first.url)
+
+    # the new process needs seconds to listen: the request fails and is retried meanwhile
+    (reply,) = ask_while_starting(
+        router, lambda: launch_server(tmp_path / "second.log", artifact_dir=tiny_artifact, port=port)
     )
-
-    async def scenario():
-        pending = asyncio.ensure_future(ask(router, body(7)))
-        # the new process needs seconds to listen: the request fails and is retried meanwhile
-        restarted = launch_server(tmp_path / "second.log", artifact_dir=tiny_artifact, port=port)
-        try:
-            return await pending
-        finally:
-            restarted.stop()
-
-    (reply,) = asyncio.run(scenario())
     assert reply.ok and reply.served_by == PRIMARY
     assert sample(router, "recforge_router_retries_total", arm=PRIMARY) >= 1
     assert router.stats()[PRIMARY].errors == 0
@@ -179,22 +191,16 @@ def test_a_gateway_502_from_the_primary_is_retried_until_the_server_behind_it_is
     command += ["--retry-budget-s", "0", "--port", str(proxy_port)]
     with open(tmp_path / "proxy.log", "wb") as log:
         proxy = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    proxy_url = f"http://127.0.0.1:{proxy_port}"
-    router = CanaryRouter(
-        proxy_url, proxy_url, canary_weight=0.0, retry=RetryPolicy(budget_s=120.0, max_backoff_s=0.2)
-    )
-
-    async def scenario():
-        pending = asyncio.ensure_future(ask(router, body(7)))
-        # connection refused until the proxy listens, then 502 until the predictor listens
-        predictor = launch_server(tmp_path / "predictor.log", artifact_dir=tiny_artifact, port=predictor_port)
-        try:
-            return await pending
-        finally:
-            predictor.stop()
+    router = patient_router(f"http://127.0.0.1:{proxy_port}")
 
     try:
-        (reply,) = asyncio.run(scenario())
+        # connection refused until the proxy listens, then 502 until the predictor listens
+        (reply,) = ask_while_starting(
+            router,
+            lambda: launch_server(
+                tmp_path / "predictor.log", artifact_dir=tiny_artifact, port=predictor_port
+            ),
+        )
     finally:
         proxy.terminate()
         proxy.wait(timeout=30)

@@ -48,6 +48,13 @@ class Samples:
     def step_ms(self) -> float:
         return 1e3 * statistics.median(self.step)
 
+    @property
+    def device_ms(self) -> tuple[float, float] | None:
+        """(forward, step) GPU busy ms per call, None where not measured (CPU)."""
+        if self.device_forward is None or self.device_step is None:
+            return None
+        return 1e3 * self.device_forward, 1e3 * self.device_step
+
 
 def time_rounds(
     contenders: Sequence[Contender], repeats: int, warmup: int, device: torch.device

@@ -78,16 +78,14 @@ def format_problem(report: ProblemReport, bandwidth: Bandwidth) -> list[str]:
 def _device_lines(report: ProblemReport, bandwidth: Bandwidth) -> list[str]:
     """On a GPU: the same phases by the device's busy time per call (profiler), which leaves out
     the host's launch and Python overhead that a synchronised call's wall clock includes."""
-    timed = [r for r in report.results if r.samples.device_forward is not None]
+    timed = [r for r in report.results if r.samples.device_ms is not None]
     if not timed:
         return []
     t = report.traffic
     lines = ["  GPU busy per call (profiler: kernels, copies, memsets; no host overhead):"]
     for result in timed:
         cells = []
-        s = result.samples
-        for seconds, num_bytes in ((s.device_forward, t.forward), (s.device_step, t.step)):
-            ms = 1e3 * seconds
+        for ms, num_bytes in zip(result.samples.device_ms, (t.forward, t.step), strict=True):
             rate = gbps(num_bytes, ms)
             cells.append(f"{ms:>9.3f}{rate:>8.1f}{100 * rate / bandwidth.reference_gbps:>5.0f}%{'':>16}")
         lines.append(f"{result.name:<40}{cells[0]}   {cells[1]}")
@@ -137,9 +135,7 @@ def gpu_targets(reports: Sequence[ProblemReport], bandwidth: Bandwidth) -> list[
         t = report.traffic
         for ours in (r for r in report.results if r.backend in ("cuda", "triton")):
             s = ours.samples
-            forward_ms, step_ms = s.forward_ms, s.step_ms
-            if s.device_forward is not None and s.device_step is not None:
-                forward_ms, step_ms = 1e3 * s.device_forward, 1e3 * s.device_step
+            forward_ms, step_ms = s.device_ms or (s.forward_ms, s.step_ms)
             forward = gbps(t.forward, forward_ms) / bandwidth.reference_gbps
             backward_ms = max(step_ms - forward_ms, 1e-9)
             backward = gbps(t.backward, backward_ms) / bandwidth.reference_gbps
@@ -147,10 +143,6 @@ def gpu_targets(reports: Sequence[ProblemReport], bandwidth: Bandwidth) -> list[
             targets.append(Target(f"{name} forward fraction of HBM bandwidth", forward, 0.8, True))
             targets.append(Target(f"{name} backward+update fraction of HBM", backward, 0.4, True))
     return targets
-
-
-def _device_ms(seconds: float | None) -> float | None:
-    return None if seconds is None else 1e3 * seconds
 
 
 def to_json(
@@ -164,6 +156,7 @@ def to_json(
     for report in reports:
         results = []
         for r in report.results:
+            device_forward_ms, device_step_ms = r.samples.device_ms or (None, None)
             results.append(
                 {
                     "name": r.name,
@@ -179,8 +172,8 @@ def to_json(
                         for kind in BASELINES
                     },
                     "samples_s": asdict(r.samples),
-                    "device_forward_ms": _device_ms(r.samples.device_forward),
-                    "device_step_ms": _device_ms(r.samples.device_step),
+                    "device_forward_ms": device_forward_ms,
+                    "device_step_ms": device_step_ms,
                 }
             )
         problems.append(

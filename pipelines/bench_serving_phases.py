@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import aiohttp
 import numpy as np
 
 from pipelines.bench_serving_setup import RedisServer
 from serving.assignment import CANARY, PRIMARY
 from serving.canary import CanaryConfig, assess
-from serving.loadgen import LoadResult, Send, http_sender, open_loop, saturation
+from serving.loadgen import LoadResult, Send, aiohttp_sender, open_loop, saturation
 from serving.process import ArmServers, ServerProcess, launch_server
 from serving.router import CanaryRouter, RetryPolicy
 from serving.shadow import ShadowConfig
@@ -152,20 +152,24 @@ async def load(
 
 async def direct(url: str, bodies: Sequence[bytes], rate: float, duration_s: float) -> dict:
     """The baseline: the same open-loop load straight to one arm's entry point, no router."""
-    limits = httpx.Limits(max_connections=256)
-    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
-        result = await open_loop(http_sender(client, url + PATH, bodies), rate, duration_s)
+    async with _session(256) as session:
+        result = await open_loop(aiohttp_sender(session, url + PATH, bodies), rate, duration_s)
     return {**result.to_dict(), "answered": result.answered, "lost": result.sent - result.answered}
 
 
 async def worker_ceiling(url: str, bodies: Sequence[bytes], duration_s: float, concurrency: int) -> dict:
     """Closed-loop saturation of one arm's entry point (one predictor worker, behind its
     transformer when there is one), straight to it (no router)."""
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
-        send = http_sender(client, url + PATH, bodies)
+    async with _session(concurrency) as session:
+        send = aiohttp_sender(session, url + PATH, bodies)
         result = await saturation(send, concurrency=concurrency, duration_s=duration_s)
     return {**result.to_dict(), "concurrency": concurrency}
+
+
+def _session(connections: int) -> aiohttp.ClientSession:
+    """The baseline's client: aiohttp, as the router's (see :mod:`serving.upstream`)."""
+    connector = aiohttp.TCPConnector(limit=connections)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10.0))
 
 
 async def canary_kill(

@@ -32,7 +32,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import aiohttp
-import httpx
 import numpy as np
 
 from serving.analysis._checks import require_int, require_positive
@@ -169,24 +168,10 @@ def v1_ranking_bodies(
     return bodies
 
 
-def http_sender(client: httpx.AsyncClient, url: str, bodies: Sequence[bytes]) -> Send:
-    """A ``send`` that POSTs ``bodies[i % len(bodies)]`` to ``url`` with an ``httpx.AsyncClient``.
-
-    :func:`aiohttp_sender` costs the client less CPU (on the 2-core box: p50/p99 at 50 req/s
-    7.3/10.6 ms with aiohttp, 8.4/13.0 ms with httpx against the same server): prefer it where
-    the load generator shares the machine with the server."""
-
-    async def send(i: int) -> int:
-        reply = await client.post(
-            url, content=bodies[i % len(bodies)], headers={"content-type": "application/json"}
-        )
-        return reply.status_code
-
-    return send
-
-
 def aiohttp_sender(session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes]) -> Send:
-    """A ``send`` that POSTs ``bodies[i % len(bodies)]`` to ``url`` with an ``aiohttp`` session."""
+    """A ``send`` that POSTs ``bodies[i % len(bodies)]`` to ``url`` with an ``aiohttp`` session
+    (cheaper on the CPU than httpx, see :mod:`serving.upstream`: the generator shares the
+    machine with the servers it measures)."""
 
     async def send(i: int) -> int:
         async with session.post(

@@ -40,7 +40,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -49,6 +48,7 @@ from serving.assignment import ARMS, CANARY, PRIMARY, assign_arm, assignment_poi
 from serving.metrics import ArmRecorder, ArmStats
 from serving.router_metrics import CONTENT_TYPE, RouterMetrics
 from serving.shadow import ShadowConfig, ShadowMirror
+from serving.upstream import UpstreamClient, UpstreamError, UpstreamReply
 
 __all__ = [
     "ARMS",
@@ -144,8 +144,6 @@ class CanaryRouter:
     ) -> None:
         if not salt:
             raise ValueError("salt: expected a non-empty experiment name")
-        if not timeout_s > 0:
-            raise ValueError(f"timeout_s: expected a number of seconds > 0, got {timeout_s!r}")
         self.urls = {PRIMARY: primary_url.rstrip("/"), CANARY: canary_url.rstrip("/")}
         self.salt = salt
         self.model_name = model_name
@@ -156,9 +154,7 @@ class CanaryRouter:
         self._answered_versions: dict[str, Counter[str]] = {arm: Counter() for arm in ARMS}
         self.metrics = RouterMetrics()
         self.shadow = None if shadow is None else ShadowMirror(shadow, self.metrics.shadow)
-        self._timeout_s = timeout_s
-        self._limits = httpx.Limits(max_connections=max_connections)
-        self._client: httpx.AsyncClient | None = None
+        self._upstream = UpstreamClient(timeout_s=timeout_s, max_connections=max_connections)
 
     @property
     def canary_weight(self) -> float:
@@ -211,12 +207,10 @@ class CanaryRouter:
         backoff = self.retry.backoff_s
         while True:
             try:
-                reply = await self._http().post(
-                    self.urls[arm] + path, content=content, headers={"content-type": content_type}
-                )
-            except httpx.HTTPError:
+                reply = await self._upstream.post(self.urls[arm] + path, content, content_type)
+            except UpstreamError:
                 reply = None
-            retryable = reply is None or reply.status_code in RETRY_STATUSES
+            retryable = reply is None or reply.status in RETRY_STATUSES
             if not retryable or time.perf_counter() + backoff > deadline:
                 break
             self.metrics.retry(arm)
@@ -232,20 +226,20 @@ class CanaryRouter:
         self.metrics.attempt(arm, latency_ms / 1000.0, status, attempt.failure)
         return attempt
 
-    def _judge(self, arm: str, reply: httpx.Response | None, latency_ms: float) -> _Attempt:
+    def _judge(self, arm: str, reply: UpstreamReply | None, latency_ms: float) -> _Attempt:
         if reply is None:
             return _Attempt(None, b"", latency_ms, failure="transport")
-        if reply.status_code >= 500:
-            return _Attempt(reply.status_code, reply.content, latency_ms, failure="server")
-        if reply.status_code == 409:  # the arm's transformer and predictor are different versions
-            return _Attempt(reply.status_code, reply.content, latency_ms, failure="version")
-        if reply.status_code >= 300:
-            return _Attempt(reply.status_code, reply.content, latency_ms)
+        if reply.status >= 500:
+            return _Attempt(reply.status, reply.content, latency_ms, failure="server")
+        if reply.status == 409:  # the arm's transformer and predictor are different versions
+            return _Attempt(reply.status, reply.content, latency_ms, failure="version")
+        if reply.status >= 300:
+            return _Attempt(reply.status, reply.content, latency_ms)
         version = answer_version(reply.content)
         self._answered_versions[arm][version or "unknown"] += 1
         pinned = self.pinned.get(arm)
         failure = "version" if pinned is not None and version != pinned else None
-        return _Attempt(reply.status_code, reply.content, latency_ms, version, failure)
+        return _Attempt(reply.status, reply.content, latency_ms, version, failure)
 
     def record_outcome(
         self, user_id: int, impressions: int, clicks: int, conversions: int, arm: str | None = None
@@ -267,17 +261,10 @@ class CanaryRouter:
             for arm in ARMS
         }
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout_s, limits=self._limits)
-        return self._client
-
     async def aclose(self) -> None:
         if self.shadow is not None:
             await self.shadow.aclose()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._upstream.aclose()
 
 
 def _check_versions(versions: Mapping[str, str] | None) -> dict[str, str]:

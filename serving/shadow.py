@@ -28,10 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import numpy as np
 import orjson
 from scipy import stats as scipy_stats
+
+from serving.upstream import UpstreamClient, UpstreamError
 
 __all__ = ["RankedAnswer", "ShadowComparison", "ShadowConfig", "ShadowMirror", "read_answer"]
 
@@ -205,7 +206,7 @@ class ShadowMirror:
         self._on_status = on_status
         self._random = random.Random(config.seed)
         self._tasks: set[asyncio.Task] = set()
-        self._client: httpx.AsyncClient | None = None
+        self._upstream = UpstreamClient(timeout_s=config.timeout_s, max_connections=config.max_in_flight)
 
     @property
     def in_flight(self) -> int:
@@ -232,14 +233,12 @@ class ShadowMirror:
     ) -> None:
         start = time.perf_counter()
         try:
-            reply = await self._http().post(
-                self.url + path, content=content, headers={"content-type": content_type}
-            )
-        except httpx.HTTPError:
+            reply = await self._upstream.post(self.url + path, content, content_type)
+        except UpstreamError:
             self._count("error")
             return
         shadow_ms = (time.perf_counter() - start) * 1000.0
-        if reply.status_code != 200:
+        if reply.status != 200:
             self._count("error")
             return
         self._count("ok")
@@ -262,12 +261,6 @@ class ShadowMirror:
             **self.comparison.summary(),
         }
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=self.config.max_in_flight)
-            self._client = httpx.AsyncClient(timeout=self.config.timeout_s, limits=limits)
-        return self._client
-
     async def drain(self) -> None:
         """Wait for the copies in flight (each is bounded by ``timeout_s``)."""
         if self._tasks:
@@ -275,6 +268,4 @@ class ShadowMirror:
 
     async def aclose(self) -> None:
         await self.drain()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._upstream.aclose()

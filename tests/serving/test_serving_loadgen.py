@@ -9,7 +9,7 @@ import aiohttp
 import httpx
 import pytest
 
-from serving.loadgen import aiohttp_sender, http_sender, open_loop, saturation, v1_ranking_bodies
+from serving.loadgen import aiohttp_sender, open_loop, saturation, v1_ranking_bodies
 
 
 def run(coroutine):
@@ -77,15 +77,11 @@ def test_saturation_keeps_concurrency_requests_in_flight():
     assert result.ok == result.sent > 0 and result.achieved_rate > 0
 
 
-@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
-def test_open_loop_against_a_real_predictor_has_no_errors(predictor_server, client):
+def test_open_loop_against_a_real_predictor_has_no_errors(predictor_server):
     url = f"{predictor_server.url}/v1/models/ranker:predict"
     bodies = v1_ranking_bodies(items=20, count=8)
 
     async def load():
-        if client == "httpx":
-            async with httpx.AsyncClient(timeout=10) as session:
-                return await open_loop(http_sender(session, url, bodies), rate_per_s=40, duration_s=0.5)
         async with aiohttp.ClientSession() as session:
             return await open_loop(aiohttp_sender(session, url, bodies), rate_per_s=40, duration_s=0.5)
 

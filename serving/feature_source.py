@@ -5,8 +5,9 @@
 
 :class:`OnlineFeatures` is what a server uses. Feast's ``get_online_features`` costs 6.5-7.5 ms
 for 100 items, most of a request's time, so item features are served from an in-memory table
-loaded from the online store at start and refreshed in the background every ``item_refresh_s``
-(the bound on their staleness; every refresh is logged). User features are read from the store
+loaded from the online store at start and refreshed every ``item_refresh_s`` (the bound on their
+staleness; every refresh is logged) by a child process (:mod:`serving.item_reader`), so the
+refresh's Python work never holds this process's GIL. User features are read from the store
 per request, together with any item the table does not hold yet.
 
 Every store call a request makes waits at most ``timeout_s``. When the store fails or does not
@@ -28,18 +29,35 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from prometheus_client import Counter
 
 from serving.analysis._checks import require_int, require_positive
+from serving.feast_source import (
+    ITEM_KEY,
+    REDIS_TIMEOUT_S,
+    USER_KEY,
+    FeastOnlineSource,
+    ItemColumn,
+    read_items,
+)
+from serving.item_reader import ItemReaderProcess
 from serving.protocol import RankRequest
 
-USER_KEY = "user_id"
-ITEM_KEY = "item_id"
-FETCH_CHUNK = 100  # items per store read in a refresh: short GIL holds, no full GC (measured)
+__all__ = [
+    "DEFAULT_ONLINE",
+    "ITEM_KEY",
+    "USER_KEY",
+    "FeastOnlineSource",
+    "FeatureLookup",
+    "FeatureSource",
+    "NoFeatureSource",
+    "OnlineFeatures",
+    "OnlineFeaturesConfig",
+    "assemble_frame",
+]
 
 CAUSES = ("online_store_error", "online_store_timeout", "item_table_full")
 DEGRADED_ANSWERS = Counter(
@@ -58,7 +76,7 @@ class OnlineFeaturesConfig:
     timeout_s: float = 0.1
     retry_after_s: float = 1.0
     item_refresh_s: float = 60.0
-    redis_timeout_s: float = 0.1
+    redis_timeout_s: float = REDIS_TIMEOUT_S
     start_timeout_s: float = 10.0
     max_items: int = 2_000_000
 
@@ -92,122 +110,6 @@ class NoFeatureSource:
 
     def lookup(self, user_id: int, item_ids: np.ndarray) -> FeatureLookup:
         return FeatureLookup()
-
-
-class FeastOnlineSource:
-    """Feast's online store read with ``get_online_features`` and the ranking feature service."""
-
-    def __init__(
-        self,
-        repo_path: str | Path,
-        feature_service: str = "ranking",
-        *,
-        redis_timeout_s: float = OnlineFeaturesConfig.redis_timeout_s,
-    ) -> None:
-        repo = Path(repo_path)
-        self._args = (repo, feature_service, redis_timeout_s)
-        if not (repo / "feature_store.yaml").is_file():
-            raise ValueError(
-                f"feature_repo: {repo} has no feature_store.yaml; pass the Feast repo directory "
-                "(the one `feast apply` ran in)"
-            )
-        from feast import FeatureStore
-
-        self._store = FeatureStore(repo_path=str(repo), config=_serving_config(repo, redis_timeout_s))
-        try:
-            service = self._store.get_feature_service(feature_service)
-        except Exception as error:
-            raise ValueError(
-                f"feature_service: {feature_service!r} is not registered in {repo} ({error}); "
-                f"run `feast apply` in {repo}"
-            ) from error
-        # "view:feature" strings, resolved once: passing the service object costs ~2x per request
-        self._refs: dict[str, list[str]] = {USER_KEY: [], ITEM_KEY: []}
-        self.item_columns: dict[str, ItemColumn] = {}
-        for projection in service.feature_view_projections:
-            view = self._store.get_feature_view(projection.name)
-            keys = sorted(column.name for column in view.entity_columns)
-            if keys not in ([USER_KEY], [ITEM_KEY]):
-                raise ValueError(
-                    f"feature_service: view {projection.name!r} is keyed by {keys}; serving reads "
-                    f"views keyed by {USER_KEY} or {ITEM_KEY} only"
-                )
-            for feature in projection.features:
-                self._refs[keys[0]].append(f"{projection.name_to_use()}:{feature.name}")
-                if keys[0] == ITEM_KEY:
-                    self.item_columns[feature.name] = _item_column(feature)
-
-    def fetch(self, user_id: int, item_ids: np.ndarray) -> dict[str, list]:
-        """Every feature of the service, one value per item (user features repeated)."""
-        rows = {USER_KEY: [int(user_id)] * len(item_ids), ITEM_KEY: item_ids.tolist()}
-        return self._read(self._refs[USER_KEY] + self._refs[ITEM_KEY], rows)
-
-    def fetch_user(self, user_id: int) -> dict[str, Any]:
-        """The user's features, ``None`` where the store has no value."""
-        return {
-            name: values[0]
-            for name, values in self._read(self._refs[USER_KEY], {USER_KEY: [int(user_id)]}).items()
-        }
-
-    def fetch_items(self, item_ids: list[int]) -> dict[str, list]:
-        """The items' features, one value per item, ``None`` where the store has no value."""
-        return self._read(self._refs[ITEM_KEY], {ITEM_KEY: list(item_ids)})
-
-    def refresh_registry(self) -> None:
-        self._store.refresh_registry()
-
-    def copy(self) -> FeastOnlineSource:
-        """A source of its own FeatureStore: Feast takes a registry lock on every call, so a
-        background reader sharing the store stalls the requests' reads (up to 200 ms measured)."""
-        repo, feature_service, redis_timeout_s = self._args
-        return FeastOnlineSource(repo, feature_service, redis_timeout_s=redis_timeout_s)
-
-    def _read(self, refs: list[str], rows: dict[str, list]) -> dict[str, list]:
-        if not refs:
-            return {}
-        values = self._store.get_online_features(features=refs, entity_rows=rows).to_dict()
-        return {name: column for name, column in values.items() if name not in rows}
-
-
-def _serving_config(repo: Path, redis_timeout_s: float) -> Any:
-    """The repo's config with bounded Redis socket timeouts and the registry cache never expiring
-    inside a request (the serving code refreshes it in the background)."""
-    from feast.repo_config import load_repo_config
-
-    config = load_repo_config(repo, repo / "feature_store.yaml")
-    online = config.online_store
-    if getattr(online, "type", None) == "redis":
-        connection = online.connection_string
-        for option in ("socket_timeout", "socket_connect_timeout"):
-            if f"{option}=" not in connection:
-                connection += f",{option}={redis_timeout_s}"
-        online.connection_string = connection
-    config.registry.cache_ttl_seconds = 0
-    return config
-
-
-def _item_column(feature: Any) -> ItemColumn:
-    dtype = str(feature.dtype)
-    if dtype.startswith("Array"):
-        dim = int(getattr(feature, "vector_length", 0) or 0)
-        if dim < 1:
-            raise ValueError(
-                f"feature_service: {feature.name} is an array without vector_length; declare "
-                "Field(..., vector_length=N) so serving can hold it in memory"
-            )
-        return ItemColumn("vector", dim)
-    if dtype in ("Float32", "Float64", "Int32", "Int64"):
-        return ItemColumn("number")
-    return ItemColumn("object")
-
-
-@dataclass(frozen=True)
-class ItemColumn:
-    """How an item feature is held in memory: ``number`` (float64, NaN when missing),
-    ``vector`` (float32 rows of ``dim``, zeros when missing) or ``object`` (None when missing)."""
-
-    kind: Literal["number", "vector", "object"]
-    dim: int = 0
 
 
 class _ItemTable:
@@ -269,14 +171,6 @@ def _column_array(column: ItemColumn, values: list, n: int) -> np.ndarray:
     return array
 
 
-def _compact(column: ItemColumn, values: list) -> list:
-    """Vectors as float32 arrays: a Python list of 384 floats is 385 objects, and freeing a
-    table's worth of them at once holds the GIL (14 ms measured for 5,000 items)."""
-    if column.kind != "vector":
-        return values
-    return [None if v is None else np.asarray(v, dtype=np.float32) for v in values]
-
-
 def _present(values: Mapping[str, list], n: int) -> list[bool]:
     """Whether the store holds anything for each of n fetched entities."""
     present = [False] * n
@@ -306,7 +200,8 @@ class OnlineFeatures:
         preload_items: Iterable[int] = (),
     ) -> None:
         self._source = source
-        self._background = source.copy()  # for the refresh, see FeastOnlineSource.copy
+        self._background = source.copy()  # for the first load, see FeastOnlineSource.copy
+        self._reader = ItemReaderProcess(source.args)
         self._config = config
         self._counters = {cause: DEGRADED_ANSWERS.labels(model_name, cause) for cause in CAUSES}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="online-store")
@@ -420,24 +315,17 @@ class OnlineFeatures:
                     recent = _ItemTable.of(self._source.item_columns, [], {})
                 self._tables = (table, recent)
 
-    def refresh_items(self, *, paced: bool = False) -> bool:
+    def refresh_items(self, *, background: bool = False) -> bool:
         """Reload every held item (and the preloaded ids) from the store; logged. On failure the
-        old values stay in use (and the log says how old they are). ``paced`` (the background
-        refresh) rests as long as each read took, so requests keep most of the GIL."""
+        old values stay in use (and the log says how old they are). ``background`` (the periodic
+        refresh) reads in a child process (:mod:`serving.item_reader`), so requests keep the GIL."""
         ids = sorted(self._preload.union(*(table.ids for table in self._tables)))
         start = time.monotonic()
         try:
-            values: dict[str, list] = {name: [] for name in self._source.item_columns}
-            for offset in range(0, len(ids), FETCH_CHUNK):
-                chunk = ids[offset : offset + FETCH_CHUNK]
-                began = time.monotonic()
-                fetched = self._background.fetch_items(chunk)
-                for name, column in values.items():
-                    column.extend(
-                        _compact(self._source.item_columns[name], fetched.get(name, [None] * len(chunk)))
-                    )
-                if paced and self._stop.wait(time.monotonic() - began):
-                    return False
+            if background:
+                values = self._reader.read(ids, timeout_s=self._config.item_refresh_s)
+            else:
+                values = read_items(self._background, ids)
         except Exception as error:
             logger.warning(
                 "item table: refresh failed (%s: %s); serving %d items loaded %.0f s ago",
@@ -470,7 +358,7 @@ class OnlineFeatures:
 
         def load_and_warm() -> None:
             if self.refresh_items():
-                self._source.fetch_user(0)
+                self._source.warm()
 
         try:
             self._pool.submit(load_and_warm).result(timeout=self._config.start_timeout_s)
@@ -489,11 +377,13 @@ class OnlineFeatures:
                 self._background.refresh_registry()
             except Exception as error:
                 logger.warning("feature registry: refresh failed (%s: %s)", type(error).__name__, error)
-            self.refresh_items(paced=True)
+            if not self._stop.is_set():
+                self.refresh_items(background=True)
 
     def close(self) -> None:
         self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._reader.close()
 
 
 def assemble_frame(

@@ -77,15 +77,18 @@ def test_an_item_the_store_does_not_have_gets_defaults_without_degrading(online)
     assert online.items_held == 3
 
 
-def test_a_refresh_serves_what_the_store_has_now(repo, online):
+@pytest.mark.parametrize("background", [False, True], ids=["in-process", "reader-process"])
+def test_a_refresh_serves_what_the_store_has_now(repo, online, background):
+    before = plain(online.lookup(1, np.array([1])).columns["category"])
     now = pd.Timestamp.now(tz="UTC")
+    category = f"hats-{background}"
     frame = pd.DataFrame(
-        {"item_id": [1], "category": ["hats"], "brand": ["z"], "price": np.float32([99.0])}
+        {"item_id": [1], "category": [category], "brand": ["z"], "price": np.float32([99.0])}
     ).assign(event_timestamp=now, created=now)
     FeatureStore(repo_path=str(repo)).write_to_online_store(feature_repo.ITEM_PROFILE, frame)
-    assert plain(online.lookup(1, np.array([1])).columns["category"]) == ["shoes"]  # held: stale
-    assert online.refresh_items()
-    assert plain(online.lookup(1, np.array([1])).columns["category"]) == ["hats"]
+    assert plain(online.lookup(1, np.array([1])).columns["category"]) == before  # held: stale
+    assert online.refresh_items(background=background)
+    assert plain(online.lookup(1, np.array([1])).columns["category"]) == [category]
 
 
 @pytest.mark.parametrize(

@@ -217,6 +217,11 @@ class OnlineFeatures:
         self._refresher = threading.Thread(target=self._refresh_loop, name="item-table-refresh", daemon=True)
         self._refresher.start()
 
+    def start_reader(self) -> None:
+        """Start the refresh's reader process now: servers call this once loaded, so its seconds
+        of importing Feast pass before traffic instead of during the first refresh."""
+        self._reader.start()
+
     @property
     def items_held(self) -> int:
         return sum(len(table) for table in self._tables)

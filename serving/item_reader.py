@@ -8,9 +8,10 @@ child process reads with its own FeatureStore and sends back plain values (lists
 arrays); the server only turns them into its table (a few ms).
 
 The child (``python -m serving.item_reader``: it imports Feast, not KServe or the model) is
-started at the first refresh, runs at a lower CPU priority, exits when its pipe closes (also when the
-server is killed) and is replaced after a failed or timed-out read. Values cross the pipe as
-``multiprocessing`` messages: numbers, strings and float32 arrays, never a model.
+started by the server once loaded (else at the first refresh), runs at a lower CPU priority,
+exits when its pipe closes (also when the server is killed) and is replaced after a failed or
+timed-out read. Values cross the pipe as ``multiprocessing`` messages: numbers, strings and
+float32 arrays, never a model.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+from serving.process import python_environment
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,11 @@ class ItemReaderProcess:
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._connection: Connection | None = None
+
+    def start(self) -> None:
+        """Start the child now rather than at the first read (it imports Feast for seconds)."""
+        with self._lock:
+            self._start()
 
     @property
     def pid(self) -> int | None:
@@ -77,14 +85,11 @@ class ItemReaderProcess:
             return self._connection
         self._stop()
         ours, theirs = socket.socketpair()
-        environment = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environment.get("PYTHONPATH")]))
         self._process = subprocess.Popen(
             [sys.executable, "-m", "serving.item_reader", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
-            env=environment,
+            env=python_environment(),
         )
         theirs.close()
         self._connection = Connection(ours.detach())

@@ -84,6 +84,7 @@ class RankingPredictor(RankingModelBase):
                 config=self.online,
                 preload_items=items,
             )
+            self.source.start_reader()
         self._feature_rules = self._forwardable_columns()
         self.metrics = PredictorMetrics(self.name, self.model.version)
         install_outcome_route()

@@ -19,6 +19,16 @@ import serving
 _SOURCE_ROOT = Path(serving.__file__).resolve().parent.parent
 
 
+def python_environment() -> dict[str, str]:
+    """This environment with RecForge's source root on PYTHONPATH, for ``python -m serving...``
+    children (the checkout need not be installed)."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(_SOURCE_ROOT), environment.get("PYTHONPATH")])
+    )
+    return environment
+
+
 class ServerStartError(RuntimeError):
     """A model server did not become ready; the message carries the tail of its log."""
 
@@ -116,8 +126,7 @@ def launch_server(
     if feature_repo is not None:
         command += ["--feature-repo", str(feature_repo)]
     command += list(extra_args)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_SOURCE_ROOT), env.get("PYTHONPATH")]))
+    env = python_environment()
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:

@@ -62,6 +62,7 @@ class FeastTransformer(RankingModelBase):
             self.feature_repo, self.feature_service, redis_timeout_s=self.online.redis_timeout_s
         )
         self.source = OnlineFeatures(source, model_name=self.name, config=self.online)
+        self.source.start_reader()
         self.ready = True
         return self.ready
 

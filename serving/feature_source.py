@@ -220,7 +220,10 @@ class OnlineFeatures:
     def start_reader(self) -> None:
         """Start the refresh's reader process now: servers call this once loaded, so its seconds
         of importing Feast pass before traffic instead of during the first refresh."""
-        self._reader.start()
+        try:
+            self._reader.start()
+        except OSError as error:  # no process to spare: the first refresh tries again
+            logger.warning("item table: reader process not started (%s)", error)
 
     @property
     def items_held(self) -> int:

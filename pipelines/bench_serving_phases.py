@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 
 from pipelines.bench_serving_setup import RedisServer
@@ -27,6 +26,7 @@ from serving.loadgen import LoadResult, Send, aiohttp_sender, open_loop, saturat
 from serving.process import ArmServers, ServerProcess, launch_server
 from serving.router import CanaryRouter, RetryPolicy
 from serving.shadow import ShadowConfig
+from serving.upstream import client_session
 
 PATH = "/v1/models/ranker:predict"
 SLATE = 10  # impressions a simulated user sees of each ranked list
@@ -152,7 +152,7 @@ async def load(
 
 async def direct(url: str, bodies: Sequence[bytes], rate: float, duration_s: float) -> dict:
     """The baseline: the same open-loop load straight to one arm's entry point, no router."""
-    async with _session(256) as session:
+    async with client_session(max_connections=256, timeout_s=10.0) as session:
         result = await open_loop(aiohttp_sender(session, url + PATH, bodies), rate, duration_s)
     return {**result.to_dict(), "answered": result.answered, "lost": result.sent - result.answered}
 
@@ -160,16 +160,10 @@ async def direct(url: str, bodies: Sequence[bytes], rate: float, duration_s: flo
 async def worker_ceiling(url: str, bodies: Sequence[bytes], duration_s: float, concurrency: int) -> dict:
     """Closed-loop saturation of one arm's entry point (one predictor worker, behind its
     transformer when there is one), straight to it (no router)."""
-    async with _session(concurrency) as session:
+    async with client_session(max_connections=concurrency, timeout_s=10.0) as session:
         send = aiohttp_sender(session, url + PATH, bodies)
         result = await saturation(send, concurrency=concurrency, duration_s=duration_s)
     return {**result.to_dict(), "concurrency": concurrency}
-
-
-def _session(connections: int) -> aiohttp.ClientSession:
-    """The baseline's client: aiohttp, as the router's (see :mod:`serving.upstream`)."""
-    connector = aiohttp.TCPConnector(limit=connections)
-    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10.0))
 
 
 async def canary_kill(

@@ -35,6 +35,7 @@ import aiohttp
 import numpy as np
 
 from serving.analysis._checks import require_int, require_positive
+from serving.upstream import client_session
 
 Send = Callable[[int], Awaitable[int]]
 
@@ -186,9 +187,7 @@ def aiohttp_sender(session: aiohttp.ClientSession, url: str, bodies: Sequence[by
 async def _main_async(args: argparse.Namespace) -> LoadResult:
     url = f"{args.url.rstrip('/')}/v1/models/{args.model_name}:predict"
     bodies = v1_ranking_bodies(items=args.items, users=args.users, item_pool=args.item_pool)
-    connector = aiohttp.TCPConnector(limit=args.connections)
-    timeout = aiohttp.ClientTimeout(total=args.timeout)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with client_session(max_connections=args.connections, timeout_s=args.timeout) as session:
         send = aiohttp_sender(session, url, bodies)
         await open_loop(send, rate_per_s=min(args.rate, 20.0), duration_s=1.0)  # warm-up
         if args.saturate:

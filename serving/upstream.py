@@ -25,6 +25,15 @@ class UpstreamReply:
     content: bytes
 
 
+def client_session(*, max_connections: int, timeout_s: float) -> aiohttp.ClientSession:
+    """An aiohttp session of at most ``max_connections`` kept-alive connections, each request
+    bounded by ``timeout_s`` in all (open it inside the event loop that will use it)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections),
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+    )
+
+
 class UpstreamClient:
     """POSTs bodies to upstream servers over at most ``max_connections`` kept-alive connections,
     each request bounded by ``timeout_s`` in all. The session is opened on first use, in the
@@ -48,10 +57,7 @@ class UpstreamClient:
     def _open(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections),
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            )
+            self._session = client_session(max_connections=self.max_connections, timeout_s=self.timeout_s)
             self._loop = loop
         return self._session
 

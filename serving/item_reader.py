@@ -42,6 +42,7 @@ class ItemReaderProcess:
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._connection: Connection | None = None
+        self._closed = False
 
     def start(self) -> None:
         """Start the child now rather than at the first read (it imports Feast for seconds)."""
@@ -77,10 +78,18 @@ class ItemReaderProcess:
             raise
 
     def close(self) -> None:
+        """Stop the child; a read waiting on it fails at once instead of holding the lock (and
+        the server's shutdown) until its timeout."""
+        self._closed = True
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
         with self._lock:
             self._stop()
 
     def _start(self) -> Connection:
+        if self._closed:
+            raise RuntimeError("the item reader is closed")
         if self._process is not None and self._process.poll() is None and self._connection is not None:
             return self._connection
         self._stop()

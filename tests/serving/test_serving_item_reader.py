@@ -2,6 +2,8 @@
 when the server closes it, and a failed read reported without losing the reader."""
 
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -40,3 +42,24 @@ def test_reader_process_reads_what_an_in_process_read_does_and_recovers(make_fea
         last = reader.pid
         reader.close()
     assert last is not None and not os.path.exists(f"/proc/{last}")
+
+
+def test_close_ends_a_read_in_progress_at_once(make_feast_repo, tmp_path):
+    repo = make_feast_repo(tmp_path / "repo", {"type": "sqlite", "path": str(tmp_path / "online.db")})
+    reader = ItemReaderProcess(FeastOnlineSource(repo).args)
+    failures = []
+
+    def first_read() -> None:  # the child imports Feast first: seconds
+        try:
+            reader.read(IDS, timeout_s=120)
+        except Exception as error:
+            failures.append(error)
+
+    waiting = threading.Thread(target=first_read)
+    waiting.start()
+    time.sleep(0.5)
+    began = time.monotonic()
+    reader.close()
+    waiting.join(timeout=10)
+    assert time.monotonic() - began < 5 and not waiting.is_alive()
+    assert failures and "closed" in str(failures[0])

@@ -82,10 +82,12 @@ class FeastOnlineSource:
         from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
 
         features: dict[str, Any] = {}
+        keys: dict[Any, EntityKey] = {}  # one per key type, usually one for all the user views
         for view, key_type, names in self._user_views:
-            key = EntityKey(
-                join_keys=[USER_KEY], entity_values=python_values_to_proto_values([int(user_id)], key_type)
-            )
+            if key_type not in keys:
+                entity_value = python_values_to_proto_values([int(user_id)], key_type)
+                keys[key_type] = EntityKey(join_keys=[USER_KEY], entity_values=entity_value)
+            key = keys[key_type]
             rows = self._provider.online_read(self._store.config, view, [key], list(names))
             found = rows[0][1] if rows else None
             for name in names:

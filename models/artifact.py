@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from models.config import ModelConfig
-from models.feature_spec import FeatureSpec
-from models.network import MultiTaskRanker
+from models.feature_spec import EncodedFrame, FeatureSpec
+from models.network import MultiTaskRanker, PreparedItems
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -119,15 +119,42 @@ class LoadedModel:
     def score(self, frame: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Per-task predictions float32 [N]: probabilities for binary tasks, the target's units
         for regression tasks. Unknown or missing values get defaults."""
-        encoded = self.spec.encode(frame)
         with torch.inference_mode():
-            predictions = self.network.predict(
-                torch.from_numpy(encoded.categorical),
-                torch.from_numpy(encoded.numeric),
-                None if encoded.text is None else torch.from_numpy(encoded.text),
+            predictions = self.network.predict(*_tensors(self.spec.encode(frame)))
+        return self._per_task(predictions)
+
+    def prepare_items(self, items: Mapping[str, Any]) -> PreparedItems:
+        """An item table — a frame of item columns, one row per item — made ready for
+        :meth:`score_prepared`. The first layers' outputs for every item are computed here, so no
+        request pays for them (see :mod:`models.factored_input`)."""
+        defaults = self.spec.encode({name: [None] for name in self.spec.columns})
+        with torch.inference_mode():
+            prepared = self.network.prepare_items(*_tensors(self.spec.encode(items)))
+            self.network.predict_prepared(prepared, torch.zeros(1, dtype=torch.int64), *_tensors(defaults))
+        return prepared
+
+    def score_prepared(
+        self, context: Mapping[str, Any], items: PreparedItems, rows: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Like :meth:`score` for the rows of prepared items, every one seen in the same context:
+        a frame of one row holding the user's and the request's columns."""
+        with torch.inference_mode():
+            predictions = self.network.predict_prepared(
+                items, torch.from_numpy(rows), *_tensors(self.spec.encode(context))
             )
-        predictions = predictions.numpy().astype(np.float32)
-        return {task: predictions[:, t] for t, task in enumerate(self.tasks)}
+        return self._per_task(predictions)
+
+    def _per_task(self, predictions: torch.Tensor) -> dict[str, np.ndarray]:
+        array = predictions.numpy().astype(np.float32)
+        return {task: array[:, t] for t, task in enumerate(self.tasks)}
+
+
+def _tensors(encoded: EncodedFrame) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    return (
+        torch.from_numpy(encoded.categorical),
+        torch.from_numpy(encoded.numeric),
+        None if encoded.text is None else torch.from_numpy(encoded.text),
+    )
 
 
 def load_artifact(path: Path) -> LoadedModel:

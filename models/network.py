@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
 
 from models.architectures import ARCHITECTURES, chain_on_first, mlp
 from models.config import ModelConfig
+from models.factored_input import FactoredInput
 from models.feature_spec import FeatureSpec
 from models.tasks import TASK_TYPES, TaskType
 from ops import FusedEmbeddingBag
+
+
+@dataclass(frozen=True)
+class PreparedItems:
+    """Every row of an item table encoded for the network's first layers: one input per copy of
+    the encoders with the context columns zeroed, each copy's cache of first-layer outputs (see
+    :mod:`models.factored_input`), and the rows' category indices (for a scenario read from an
+    item column)."""
+
+    inputs: list[torch.Tensor]
+    caches: list[dict]
+    categorical: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.categorical)
 
 
 class MultiTaskRanker(nn.Module):
@@ -101,7 +119,49 @@ class MultiTaskRanker(nn.Module):
     ) -> torch.Tensor:
         """Raw outputs [B, num_tasks] from category indices [B, T], numbers [B, F], text [B, D]."""
         scenario = None if self.scenario_index is None else categorical[:, self.scenario_index]
-        representations = self.body(self._inputs(categorical, numeric, text), scenario)
+        return self._heads(self.body(self._inputs(categorical, numeric, text), scenario))
+
+    def predict(
+        self, categorical: torch.Tensor, numeric: torch.Tensor, text: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Predictions [B, num_tasks] in the labels' units."""
+        return self._in_label_units(self(categorical, numeric, text))
+
+    def prepare_items(
+        self, categorical: torch.Tensor, numeric: torch.Tensor, text: torch.Tensor | None
+    ) -> PreparedItems:
+        """An item table's rows (encoded like `forward`'s inputs; only the item columns are read)
+        made ready for :meth:`predict_prepared`."""
+        item_columns = self._item_columns(categorical.device)
+        inputs = [x.masked_fill(~item_columns, 0.0) for x in self._inputs(categorical, numeric, text)]
+        return PreparedItems(inputs, [{} for _ in inputs], categorical)
+
+    def predict_prepared(
+        self,
+        items: PreparedItems,
+        rows: torch.Tensor,
+        categorical: torch.Tensor,
+        numeric: torch.Tensor,
+        text: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Predictions [B, num_tasks] for the prepared items at `rows`, all seen in one context:
+        category indices [1, T], numbers [1, F], text [1, D] (its item columns are ignored).
+        Equal to `predict` on the full rows up to float rounding."""
+        item_columns = self._item_columns(categorical.device)
+        contexts = [x.masked_fill(item_columns, 0.0) for x in self._inputs(categorical, numeric, text)]
+        inputs = [
+            FactoredInput(per_item, cache, rows, context)
+            for per_item, cache, context in zip(items.inputs, items.caches, contexts, strict=True)
+        ]
+        scenario = None
+        if self.scenario_index is not None:
+            if self.spec.categorical[self.scenario_index].source == "item":
+                scenario = items.categorical[rows, self.scenario_index]
+            else:
+                scenario = categorical[0, self.scenario_index].expand(len(rows))
+        return self._in_label_units(self._heads(self.body(inputs, scenario)))
+
+    def _heads(self, representations: list[torch.Tensor]) -> torch.Tensor:
         outputs = torch.cat(
             [tower(r) for tower, r in zip(self.towers, representations, strict=True)], dim=1
         )
@@ -109,16 +169,21 @@ class MultiTaskRanker(nn.Module):
             outputs = chain_on_first(outputs, [kind.binary for kind in self.task_types])
         return outputs
 
-    def predict(
-        self, categorical: torch.Tensor, numeric: torch.Tensor, text: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Predictions [B, num_tasks] in the labels' units."""
-        outputs = self(categorical, numeric, text)
+    def _in_label_units(self, outputs: torch.Tensor) -> torch.Tensor:
         return torch.stack(
             [kind.predict(column) for kind, column in zip(self.task_types, outputs.unbind(1),
                                                           strict=True)],
             dim=1,
         )
+
+    def _item_columns(self, device: torch.device) -> torch.Tensor:
+        """Which columns of an input copy come from item features, bool [width]."""
+        spec, config = self.spec, self.config
+        flags = [f.source == "item" for f in spec.categorical for _ in range(config.embedding_dim)]
+        flags += [f.source == "item" for f in spec.numeric]
+        if spec.text is not None:
+            flags += [spec.text.source == "item"] * config.text_projection_dim
+        return torch.tensor(flags, dtype=torch.bool, device=device)
 
     @staticmethod
     def _scenario_index(spec: FeatureSpec, config: ModelConfig) -> int | None:

@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -56,6 +56,8 @@ __all__ = [
     "NoFeatureSource",
     "OnlineFeatures",
     "OnlineFeaturesConfig",
+    "PreparedRows",
+    "assemble_context",
     "assemble_frame",
 ]
 
@@ -79,24 +81,43 @@ class OnlineFeaturesConfig:
     redis_timeout_s: float = REDIS_TIMEOUT_S
     start_timeout_s: float = 10.0
     max_items: int = 2_000_000
+    max_prepared_items: int = 100_000
+    """Item tables up to this size are prepared for the model (its first layers' outputs kept per
+    item: 4 bytes × (input width + first-layer widths), ~3 KB for the default model); larger
+    ones are scored row by row."""
 
     def __post_init__(self) -> None:
         for name in ("timeout_s", "retry_after_s", "item_refresh_s", "redis_timeout_s", "start_timeout_s"):
             require_positive(name, getattr(self, name), "a finite number of seconds")
         require_int("max_items", self.max_items, 1)
+        require_int("max_prepared_items", self.max_prepared_items, 0)
 
 
 DEFAULT_ONLINE = OnlineFeaturesConfig()
 
 
 @dataclass(frozen=True)
+class PreparedRows:
+    """Candidates all held by an item table the model has prepared: that preparation (see
+    ``OnlineFeatures``' ``prepare``) and each candidate's row in the table."""
+
+    prepared: Any
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
 class FeatureLookup:
     """Feature columns for one request (one value per item) and, if some are defaults because
-    the store failed, why (``degraded``, for people) and the metric label (``cause``)."""
+    the store failed, why (``degraded``, for people) and the metric label (``cause``).
+
+    When every candidate is in a prepared item table, ``items`` says where and ``user`` holds the
+    user's features (one value each) instead of ``columns``."""
 
     columns: Mapping[str, Any] = field(default_factory=dict)
     degraded: str | None = None
     cause: str | None = None
+    user: Mapping[str, Any] = field(default_factory=dict)
+    items: PreparedRows | None = None
 
 
 class FeatureSource(Protocol):
@@ -114,7 +135,7 @@ class NoFeatureSource:
 
 class _ItemTable:
     """An immutable snapshot of item features: an id index and one array per column (row 0 holds
-    the defaults)."""
+    the defaults). ``prepared``, the model's form of the table, is set before it is published."""
 
     def __init__(
         self, columns: Mapping[str, ItemColumn], ids: list[int], arrays: Mapping[str, np.ndarray]
@@ -124,6 +145,7 @@ class _ItemTable:
         self.index = {item: row for row, item in enumerate(self.ids, start=1)}
         self.arrays = dict(arrays)
         self.loaded_at = time.monotonic()
+        self.prepared: Any = None
 
     @classmethod
     def of(cls, columns: Mapping[str, ItemColumn], ids: list[int], values: Mapping[str, list]) -> _ItemTable:
@@ -143,6 +165,12 @@ class _ItemTable:
 
     def gather(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         return {name: array[rows] for name, array in self.arrays.items()}
+
+    def frame(self) -> dict[str, np.ndarray]:
+        """Every row with its item id (None in the defaults' row 0) and columns."""
+        ids = np.empty(len(self.ids) + 1, dtype=object)
+        ids[1:] = self.ids
+        return {ITEM_KEY: ids, **self.arrays}
 
     def merged(self, other: _ItemTable, limit: int) -> _ItemTable:
         """This table with ``other``'s items added (at most ``limit`` items in all)."""
@@ -187,6 +215,12 @@ class OnlineFeatures:
     Items are held in two tables: the main one, loaded at start and rebuilt at every refresh, and
     a small one of items first seen since (rebuilt when one is added, merged into the main one
     when it reaches ``RECENT_ITEMS``), so a new item costs a copy of the small table only.
+
+    ``prepare`` (the model's ``prepare_items``) is given each main table as it is loaded, off the
+    request path; a request whose candidates are all in it gets their rows there
+    (:class:`PreparedRows`) instead of their feature columns. Candidates the store has nothing
+    for get row 0 (no features, no id) unless they are preloaded: ``preload_items`` must hold
+    every item id the model knows.
     """
 
     RECENT_ITEMS = 10_000
@@ -198,8 +232,10 @@ class OnlineFeatures:
         model_name: str,
         config: OnlineFeaturesConfig = DEFAULT_ONLINE,
         preload_items: Iterable[int] = (),
+        prepare: Callable[[Mapping[str, np.ndarray]], Any] | None = None,
     ) -> None:
         self._source = source
+        self._prepare = prepare
         self._background = source.copy()  # for the first load, see FeastOnlineSource.copy
         self._reader = ItemReaderProcess(source.args)
         self._config = config
@@ -245,19 +281,26 @@ class OnlineFeatures:
                 "raise max_items",
                 "item_table_full",
             )
+        degraded, cause = (None, None) if failure is None else failure
+        if cause is not None:
+            self._counters[cause].inc()
+        if table.prepared is not None and self._only_unknown_to_the_model(item_ids[unknown]):
+            return FeatureLookup(
+                degraded=degraded, cause=cause, user=user, items=PreparedRows(table.prepared, rows)
+            )
         columns = table.gather(rows)
         if recent_rows.any():
             for name, values in recent.gather(recent_rows).items():
                 columns[name][unknown] = values
-        n = len(item_ids)
         for name, value in user.items():
-            columns[name] = (
-                [value] * n if value is None or isinstance(value, (list, bytes)) else np.full(n, value)
-            )
-        if failure is None:
-            return FeatureLookup(columns)
-        self._counters[failure[1]].inc()
-        return FeatureLookup(columns, degraded=failure[0], cause=failure[1])
+            columns[name] = _repeat(value, len(item_ids))
+        return FeatureLookup(columns, degraded=degraded, cause=cause)
+
+    def _only_unknown_to_the_model(self, ids: np.ndarray) -> bool:
+        """Whether the store has nothing for any of these ids and none is preloaded: a prepared
+        table's row 0 (no features, no id) stands for them."""
+        absent, preload = self._absent, self._preload
+        return all(i in absent and i not in preload for i in ids.tolist())
 
     def _locate(
         self, item_ids: np.ndarray
@@ -349,6 +392,7 @@ class OnlineFeatures:
             [ids[k] for k in keep],
             {name: [column[k] for k in keep] for name, column in values.items()},
         )
+        table.prepared = self._prepared(table)
         with self._lock:
             self._tables = (table, _ItemTable.of(self._source.item_columns, [], {}))
             self._absent = set()
@@ -358,6 +402,28 @@ class OnlineFeatures:
             time.monotonic() - start,
         )
         return True
+
+    def _prepared(self, table: _ItemTable) -> Any:
+        """The model's preparation of a new main table, or None (then requests get columns)."""
+        if self._prepare is None or not len(table):
+            return None
+        if len(table) > self._config.max_prepared_items:
+            logger.info(
+                "item table: %d items, over max_prepared_items (%d): candidates are scored row by "
+                "row", len(table), self._config.max_prepared_items,
+            )
+            return None
+        start = time.monotonic()
+        try:
+            prepared = self._prepare(table.frame())
+        except Exception as error:
+            logger.warning(
+                "item table: not prepared for the model (%s: %s); candidates are scored row by row",
+                type(error).__name__, error,
+            )
+            return None
+        logger.info("item table: prepared for the model in %.3f s", time.monotonic() - start)
+        return prepared
 
     def _start(self) -> None:
         """Load the item table and make Feast's first (100+ ms) call, waiting at most
@@ -402,12 +468,28 @@ def assemble_frame(
     ``typed`` writes the context as arrays of each value's own type, which the model looks up
     without pandas (a 100-candidate request scores in 1.2 ms instead of 1.9 ms)."""
     n = len(request)
-    frame: dict[str, Any] = {
-        USER_KEY: np.full(n, request.user_id, dtype=np.int64),
-        ITEM_KEY: request.item_ids,
-    }
-    for name, value in request.context.items():
-        frame[name] = np.full(n, value, dtype=object if value is None else None) if typed else [value] * n
+    frame = _request_columns(request, n, typed) | {ITEM_KEY: request.item_ids}
     for name, values in features.items():
         frame.setdefault(name, values)
     return {name: frame[name] if name in frame else [None] * n for name in columns}
+
+
+def assemble_context(request: RankRequest, user: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of the model's input without the item columns — the user id, the request's
+    context, the user's features — scored with every candidate of a prepared item table."""
+    frame = _request_columns(request, 1, typed=True)
+    for name, value in user.items():
+        frame.setdefault(name, _repeat(value, 1))
+    return frame
+
+
+def _request_columns(request: RankRequest, n: int, typed: bool) -> dict[str, Any]:
+    frame: dict[str, Any] = {USER_KEY: np.full(n, request.user_id, dtype=np.int64)}
+    for name, value in request.context.items():
+        frame[name] = np.full(n, value, dtype=object if value is None else None) if typed else [value] * n
+    return frame
+
+
+def _repeat(value: Any, n: int) -> Any:
+    """One user feature value as a column of n."""
+    return [value] * n if value is None or isinstance(value, (list, bytes)) else np.full(n, value)

@@ -125,7 +125,9 @@ def corrupted_v2(draw: st.DrawFn) -> tuple[bytes, tuple[str, ...]]:
         body["inputs"] = value
     else:
         body["inputs"][index][where] = value
-    return encode(body), (f"input '{name}'", "input '", "inputs", "parameters", where)
+    named = (f"input '{name}'", "input '", "inputs", "parameters", where)
+    # a well-typed feature_version of another model is refused naming it (HTTP 409)
+    return encode(body), named + (("feature_version",) if where == "parameters" else ())
 
 
 malformed_bodies = (

@@ -7,6 +7,8 @@ devices, backend) and allocates the output, so tracing fails with the same error
 Tables are described by plain int lists, which the compiler treats as constants.
 """
 
+from functools import lru_cache
+
 import torch
 from torch import Tensor
 
@@ -29,7 +31,7 @@ def prepare(
     backend: str,
 ) -> tuple[Kernels, Batch]:
     """The backend to run and the checked batch (types, devices, shapes; not values)."""
-    layout = TableLayout(tuple(num_embeddings), tuple(embedding_dims))
+    layout = _layout(tuple(num_embeddings), tuple(embedding_dims))
     if weight.dim() != 1 or weight.numel() != layout.num_weights:
         raise ValueError(
             f"weight must be the flat 1-D weight of all tables ({layout.num_weights} values); "
@@ -39,6 +41,32 @@ def prepare(
         raise ValueError("weight must be contiguous; pass weight.contiguous()")
     kernels = resolve(backend, weight.device, weight.dtype)
     return kernels, make_batch(layout, weight, indices, offsets, per_sample_weights, mean)
+
+
+@lru_cache(maxsize=64)
+def _layout(num_embeddings: tuple[int, ...], embedding_dims: tuple[int, ...]) -> TableLayout:
+    """Checked once per set of tables, not at every call."""
+    return TableLayout(num_embeddings, embedding_dims)
+
+
+def pooled(
+    weight: Tensor,
+    indices: Tensor,
+    offsets: Tensor,
+    per_sample_weights: Tensor | None,
+    num_embeddings: list[int],
+    embedding_dims: list[int],
+    mean: bool,
+    backend: str,
+    bounds_check: str,
+) -> Tensor:
+    """The pooled bags: `recforge::embedding_bag`'s forward, callable without the op's dispatch
+    where no autograd graph is recorded (inference)."""
+    kernels, batch = prepare(
+        weight, indices, offsets, per_sample_weights, num_embeddings, embedding_dims, mean, backend
+    )
+    check_values(kernels, batch, bounds_check)
+    return kernels.forward(weight, batch)
 
 
 @torch.library.custom_op("recforge::embedding_bag", mutates_args=())
@@ -53,11 +81,10 @@ def embedding_bag_op(
     backend: str,
     bounds_check: str,
 ) -> Tensor:
-    kernels, batch = prepare(
-        weight, indices, offsets, per_sample_weights, num_embeddings, embedding_dims, mean, backend
+    return pooled(
+        weight, indices, offsets, per_sample_weights, num_embeddings, embedding_dims, mean, backend,
+        bounds_check,
     )
-    check_values(kernels, batch, bounds_check)
-    return kernels.forward(weight, batch)
 
 
 @embedding_bag_op.register_fake

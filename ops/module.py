@@ -16,7 +16,7 @@ from ops.batch import Batch
 from ops.bounds import check_values
 from ops.config import BACKENDS, BOUNDS_CHECKS, OPTIMIZERS, POOLINGS, OptimizerConfig, choice
 from ops.layout import TableLayout
-from ops.library import embedding_bag_op, prepare
+from ops.library import embedding_bag_op, pooled, prepare
 
 
 class FusedEmbeddingBag(nn.Module):
@@ -108,11 +108,25 @@ class FusedEmbeddingBag(nn.Module):
             self.pooling == "mean",
             self.backend,
         )
-        if self.optimizer is None:
-            return embedding_bag_op(
-                self.weight, indices, offsets, per_sample_weights, *static, self.bounds_check
-            )
-        return self._fused_forward(indices, offsets, per_sample_weights, static)
+        if self.optimizer is not None:
+            return self._fused_forward(indices, offsets, per_sample_weights, static)
+        if self._records_no_graph(per_sample_weights):
+            # the custom op's dispatch costs more than a serving-sized lookup itself
+            return pooled(self.weight, indices, offsets, per_sample_weights, *static, self.bounds_check)
+        return embedding_bag_op(
+            self.weight, indices, offsets, per_sample_weights, *static, self.bounds_check
+        )
+
+    def _records_no_graph(self, per_sample_weights: torch.Tensor | None) -> bool:
+        """Whether this call needs no autograd graph and is not being traced by torch.compile."""
+        if torch.compiler.is_compiling():
+            return False
+        if not torch.is_grad_enabled():
+            return True
+        wants_grad = self.weight.requires_grad or (
+            per_sample_weights is not None and per_sample_weights.requires_grad
+        )
+        return not wants_grad
 
     # The fused update mutates the weight and the optimizer state in backward: torch.compile
     # runs this part eagerly (one graph break) instead of tracing it.

@@ -487,17 +487,26 @@ def _item_ids(values: Any, where: str, limits: RequestLimits) -> np.ndarray:
             f"{where}: {len(values)} candidates, at most {limits.max_items} per request; "
             "send fewer candidates or raise max_items on the server"
         )
-    ids = np.fromiter(
-        (_as_int64(v, f"{where}[{i}]") for i, v in enumerate(values)),
-        dtype=np.int64,
-        count=len(values),
-    )
-    unique, counts = np.unique(ids, return_counts=True)
-    if len(unique) != len(ids):
+    if all(type(v) is int for v in values):  # JSON's ids: one conversion, no per-id checks
+        try:
+            ids = np.array(values, dtype=np.int64)
+        except OverflowError:
+            ids = _checked_ids(values, where)
+    else:
+        ids = _checked_ids(values, where)
+    if len(set(values)) != len(values):
+        unique, counts = np.unique(ids, return_counts=True)
         raise InvalidInput(
             f"{where}: item id {int(unique[counts > 1][0])} appears more than once; send each candidate once"
         )
     return ids
+
+
+def _checked_ids(values: list, where: str) -> np.ndarray:
+    """The ids one by one, so the first that is not an int64 is named."""
+    return np.fromiter(
+        (_as_int64(v, f"{where}[{i}]") for i, v in enumerate(values)), dtype=np.int64, count=len(values)
+    )
 
 
 def _context_value(name: str, value: Any, where: str) -> Any:

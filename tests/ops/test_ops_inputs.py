@@ -3,6 +3,7 @@ raise, warn or are ignored as bounds_check says, identically on every backend.""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import pytest
@@ -63,6 +64,12 @@ def test_auto_falls_back_to_reference_for_dtypes_the_kernels_lack():
     assert bag(torch.tensor([1]), torch.tensor([0, 1])).dtype == torch.bfloat16
 
 
+GRAPH_MODES = [
+    pytest.param(contextlib.nullcontext, id="autograd"),
+    pytest.param(torch.inference_mode, id="inference"),  # no custom-op dispatch: same checks
+]
+
+
 @pytest.mark.parametrize(
     "indices, offsets, psw, error, message",
     [
@@ -114,10 +121,11 @@ def test_auto_falls_back_to_reference_for_dtypes_the_kernels_lack():
     ],
 )
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
-def test_malformed_inputs_get_a_clear_error(backend, indices, offsets, psw, error, message):
+@pytest.mark.parametrize("graph", GRAPH_MODES)
+def test_malformed_inputs_get_a_clear_error(backend, graph, indices, offsets, psw, error, message):
     bag = FusedEmbeddingBag([10, 10], [4, 4], backend=backend)
 
-    with pytest.raises(error, match=message):
+    with graph(), pytest.raises(error, match=message):
         bag(indices, offsets, psw)
 
 
@@ -128,10 +136,11 @@ BAD_OFFSETS = torch.tensor([0, 2, 2, 4, 5])
 
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 @pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
-def test_out_of_range_index_raises_naming_table_sample_and_position(backend, index_dtype):
+@pytest.mark.parametrize("graph", GRAPH_MODES)
+def test_out_of_range_index_raises_naming_table_sample_and_position(backend, index_dtype, graph):
     bag = FusedEmbeddingBag([10, 5], [4, 3], backend=backend)
 
-    with pytest.raises(IndexOutOfRangeError) as raised:
+    with graph(), pytest.raises(IndexOutOfRangeError) as raised:
         bag(BAD_INDICES.to(index_dtype), BAD_OFFSETS)
 
     assert str(raised.value).startswith(

@@ -69,22 +69,7 @@ def pooled(
     return kernels.forward(weight, batch)
 
 
-@torch.library.custom_op("recforge::embedding_bag", mutates_args=())
-def embedding_bag_op(
-    weight: Tensor,
-    indices: Tensor,
-    offsets: Tensor,
-    per_sample_weights: Tensor | None,
-    num_embeddings: list[int],
-    embedding_dims: list[int],
-    mean: bool,
-    backend: str,
-    bounds_check: str,
-) -> Tensor:
-    return pooled(
-        weight, indices, offsets, per_sample_weights, num_embeddings, embedding_dims, mean, backend,
-        bounds_check,
-    )
+embedding_bag_op = torch.library.custom_op("recforge::embedding_bag", mutates_args=())(pooled)
 
 
 @embedding_bag_op.register_fake

@@ -63,6 +63,8 @@ class MultiTaskRanker(nn.Module):
             + len(spec.numeric)
             + (config.text_projection_dim if spec.text else 0)
         )
+        # not saved with the weights: it follows from the spec and the config
+        self.register_buffer("item_columns", self._item_columns(spec, config), persistent=False)
         self.scenario_index = self._scenario_index(spec, config)
         scenarios = (
             {} if self.scenario_index is None
@@ -132,8 +134,7 @@ class MultiTaskRanker(nn.Module):
     ) -> PreparedItems:
         """An item table's rows (encoded like `forward`'s inputs; only the item columns are read)
         made ready for :meth:`predict_prepared`."""
-        item_columns = self._item_columns(categorical.device)
-        inputs = [x.masked_fill(~item_columns, 0.0) for x in self._inputs(categorical, numeric, text)]
+        inputs = [x.masked_fill(~self.item_columns, 0.0) for x in self._inputs(categorical, numeric, text)]
         return PreparedItems(inputs, [{} for _ in inputs], categorical)
 
     def predict_prepared(
@@ -147,8 +148,7 @@ class MultiTaskRanker(nn.Module):
         """Predictions [B, num_tasks] for the prepared items at `rows`, all seen in one context:
         category indices [1, T], numbers [1, F], text [1, D] (its item columns are ignored).
         Equal to `predict` on the full rows up to float rounding."""
-        item_columns = self._item_columns(categorical.device)
-        contexts = [x.masked_fill(item_columns, 0.0) for x in self._inputs(categorical, numeric, text)]
+        contexts = [x.masked_fill(self.item_columns, 0.0) for x in self._inputs(categorical, numeric, text)]
         inputs = [
             FactoredInput(per_item, cache, rows, context)
             for per_item, cache, context in zip(items.inputs, items.caches, contexts, strict=True)
@@ -176,14 +176,14 @@ class MultiTaskRanker(nn.Module):
             dim=1,
         )
 
-    def _item_columns(self, device: torch.device) -> torch.Tensor:
+    @staticmethod
+    def _item_columns(spec: FeatureSpec, config: ModelConfig) -> torch.Tensor:
         """Which columns of an input copy come from item features, bool [width]."""
-        spec, config = self.spec, self.config
         flags = [f.source == "item" for f in spec.categorical for _ in range(config.embedding_dim)]
         flags += [f.source == "item" for f in spec.numeric]
         if spec.text is not None:
             flags += [spec.text.source == "item"] * config.text_projection_dim
-        return torch.tensor(flags, dtype=torch.bool, device=device)
+        return torch.tensor(flags, dtype=torch.bool)
 
     @staticmethod
     def _scenario_index(spec: FeatureSpec, config: ModelConfig) -> int | None:

@@ -316,6 +316,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds between refreshes of the in-memory item features (their staleness bound)",
     )
     parser.add_argument(
+        "--prepared-items",
+        type=int,
+        default=DEFAULT_ONLINE.max_prepared_items,
+        help="predictor: item tables up to this many items are prepared for the model at each "
+        "refresh (~3 KB an item; 0: never)",
+    )
+    parser.add_argument(
         "--predictor-host",
         "--predictor_host",
         dest="predictor_host",
@@ -355,12 +362,20 @@ def run_from_args(args: argparse.Namespace) -> None:
     )
 
 
-_ONLINE_FLAGS = {"timeout_s": "--feature-timeout", "item_refresh_s": "--item-refresh"}
+_ONLINE_FLAGS = {
+    "timeout_s": "--feature-timeout",
+    "item_refresh_s": "--item-refresh",
+    "max_prepared_items": "--prepared-items",
+}
 
 
 def _online_config(args: argparse.Namespace) -> OnlineFeaturesConfig:
     try:
-        return OnlineFeaturesConfig(timeout_s=args.feature_timeout, item_refresh_s=args.item_refresh)
+        return OnlineFeaturesConfig(
+            timeout_s=args.feature_timeout,
+            item_refresh_s=args.item_refresh,
+            max_prepared_items=args.prepared_items,
+        )
     except ValueError as error:
         field, _, reason = str(error).partition(": ")
         raise ValueError(f"{_ONLINE_FLAGS.get(field, field)}: {reason}") from error

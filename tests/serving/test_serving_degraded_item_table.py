@@ -99,7 +99,12 @@ def test_a_bad_setting_names_the_field(field):
         OnlineFeaturesConfig(**{field: 0})
 
 
-@pytest.mark.parametrize("flag", ["--feature-timeout", "--item-refresh"])
+def test_a_negative_prepared_items_limit_names_the_field():
+    with pytest.raises(ValueError, match="max_prepared_items"):
+        OnlineFeaturesConfig(max_prepared_items=-1)
+
+
+@pytest.mark.parametrize("flag", ["--feature-timeout", "--item-refresh", "--prepared-items"])
 def test_a_bad_server_flag_names_the_flag(capsys, tiny_artifact, flag):
     with pytest.raises(SystemExit) as stop:
         main(["--artifact", str(tiny_artifact), flag, "-1"])

@@ -17,6 +17,10 @@ driven by the open-loop generator :mod:`serving.loadgen` with ``--candidates`` i
    analysis (:func:`serving.canary.assess`, the same code as the local canary) must roll back
    at the next look, and no user request may fail.
 
+Before the servers start, the planned requests are also scored in this process both ways the
+predictor can (:mod:`pipelines.bench_serving_scoring`): from full feature rows and against the
+item table prepared for the model — their medians and ratio, measured in the same run.
+
 ``--entry transformer`` puts a Feast transformer (stamping its artifact's version) in front of
 each arm's bare predictor: the router then talks to the transformers, the baseline and the
 ceiling go through the primary's transformer, and the faults hit the predictors behind them.
@@ -51,6 +55,7 @@ from pipelines.bench_serving_phases import (
     store_outage,
     worker_ceiling,
 )
+from pipelines.bench_serving_scoring import scoring_in_process
 from pipelines.bench_serving_setup import RedisServer, ServingSetup, prepare
 from pipelines.sim_config import SimulationConfig
 from serving.assignment import ARMS, PRIMARY
@@ -79,6 +84,7 @@ class ServingBenchConfig:
     num_items: int = 1000
     num_impressions: int = 40_000
     planned_requests: int = 1024
+    scoring_rounds: int = 2
     server_start_timeout_s: float = 180.0
     entry: str = "predictor"  # or "transformer": a Feast transformer in front of each predictor
 
@@ -88,7 +94,8 @@ class ServingBenchConfig:
         for name in ("duration_s", "fault_duration_s", "ceiling_s", "interval_s", "retry_budget_s"):
             if not _positive(getattr(self, name)):
                 raise ValueError(f"{name}: expected seconds > 0, got {getattr(self, name)!r}")
-        for name in ("ceiling_concurrency", "candidates", "num_users", "num_items", "num_impressions"):
+        for name in ("ceiling_concurrency", "candidates", "num_users", "num_items", "num_impressions",
+                     "scoring_rounds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -127,6 +134,7 @@ QUICK = {
     "num_items": 300,
     "num_impressions": 10_000,
     "planned_requests": 256,
+    "scoring_rounds": 1,
 }
 
 TARGETS = {
@@ -160,6 +168,16 @@ class ServingBench:
                 num_requests=self.config.planned_requests,
                 say=self.say,
             )
+            self.say(
+                f"scoring in process: full rows vs the prepared item table, {self.config.scoring_rounds} "
+                "pass(es) over the planned requests"
+            )
+            scoring = scoring_in_process(
+                setup.artifacts[PRIMARY],
+                setup.feature_dir,
+                [body for _, body in setup.requests],
+                self.config.scoring_rounds,
+            )
             arms = self._start_arms(setup)
             # The router shares this process with the training that just ran: keep the
             # collector's full passes over what is left out of the measured requests.
@@ -172,6 +190,7 @@ class ServingBench:
                 arms.stop()
         finally:
             redis.stop()
+        results["scoring"] = scoring
         results["config"] = asdict(self.config)
         results["targets"] = targets(results, self.config)
         results["wall_s"] = time.perf_counter() - started
@@ -284,6 +303,14 @@ def report(results: dict, say: Say) -> None:
         say(
             f"router vs straight to the predictor at 50 req/s: p50 {at_50['p50_ms'] / base['p50_ms']:.2f}x, "
             f"p99 {at_50['p99_ms'] / base['p99_ms']:.2f}x"
+        )
+    scoring = results.get("scoring")
+    if scoring is not None:
+        say(
+            f"scoring in process, one thread, {scoring['requests']} requests: full rows p50 "
+            f"{scoring['full_rows_p50_ms']:.2f} ms, prepared item table p50 "
+            f"{scoring['prepared_p50_ms']:.2f} ms ({scoring['ratio']:.2f}x); "
+            f"largest score difference {scoring['max_abs_difference']:.1e}"
         )
     shadow = results["shadow"]["shadow"]
     scores = "; ".join(

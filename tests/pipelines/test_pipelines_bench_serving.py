@@ -43,6 +43,8 @@ def results(**overrides) -> dict:
         "worker_ceiling": phase(achieved_rate=350.0, target_rate=None),
         "store_outage": phase(degraded=40, max_ms=150.0, store_down_s=2.0),
         "primary_restart": phase(downtime_s=5.0),
+        "scoring": {"requests": 90, "skipped": 10, "rounds": 1, "full_rows_p50_ms": 4.0,
+                    "prepared_p50_ms": 2.0, "ratio": 0.5, "max_abs_difference": 3e-8},
         "canary_kill": phase(
             killed_at_s=2.0,
             rollback_at_s=3.0,
@@ -88,6 +90,7 @@ def test_the_report_prints_a_row_per_phase_and_every_target():
     ):
         assert row in text
     assert "p50 1.33x, p99 1.33x" in text and "Kendall tau 1" in text
+    assert "full rows p50 4.00 ms, prepared item table p50 2.00 ms (0.50x)" in text
     assert all(name in text for name in data["targets"])
 
 
@@ -124,6 +127,7 @@ def test_quick_run_loses_nothing_fails_nothing_and_rolls_back_at_the_next_look(t
     assert data["canary_kill"]["canary_users_answered_by_primary"] > 0
     assert data["shadow"]["shadow"]["compared"] > 0 and data["shadow"]["lost"] == 0
     assert data["shadow"]["shadow"]["rank"]["top_k_overlap"] == 1.0  # the same weights in both arms
+    assert data["scoring"]["requests"] > 0 and data["scoring"]["max_abs_difference"] < 1e-4
     assert "analysis_looks_to_rollback" in capsys.readouterr().out
 
 

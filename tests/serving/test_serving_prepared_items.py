@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 
 import numpy as np
+import orjson
 import pytest
 
 from serving.feature_source import (
@@ -108,3 +109,19 @@ def test_a_preparation_that_fails_is_logged_and_requests_get_columns(repo, caplo
         features.close()
     assert found.items is None and set(found.columns)
     assert "not prepared for the model (ValueError: no room)" in caplog.text
+
+
+def test_the_bench_scores_both_ways_alike(sqlite_feast_repo, tiny_artifact):
+    from pipelines.bench_serving_scoring import scoring_in_process
+
+    bodies = [
+        orjson.dumps({"instances": [{"user_id": user, "item_ids": [1, 2, 3, 4, 5, NOT_IN_STORE],
+                                     "context": {"device": "mobile", "hour": 9}}]})
+        for user in (1, 2, 3, 12345)
+    ]
+    result = scoring_in_process(tiny_artifact, sqlite_feast_repo, bodies, rounds=2)
+    assert (result["requests"], result["skipped"], result["rounds"]) == (4, 0, 2)
+    assert result["max_abs_difference"] < 1e-5
+    assert result["full_rows_p50_ms"] > 0 and result["ratio"] == pytest.approx(
+        result["prepared_p50_ms"] / result["full_rows_p50_ms"]
+    )

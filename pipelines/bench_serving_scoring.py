@@ -18,25 +18,16 @@ import orjson
 import torch
 
 from models.artifact import load_artifact
-from serving.feature_source import (
-    ITEM_KEY,
-    FeastOnlineSource,
-    OnlineFeatures,
-    assemble_context,
-    assemble_frame,
-)
+from serving.feature_source import assemble_context, assemble_frame
+from serving.predictor import online_features_for
 from serving.protocol import DEFAULT_LIMITS, parse_request
 
 
 def scoring_in_process(artifact: Path, feature_dir: Path, bodies: Sequence[bytes], rounds: int) -> dict:
     """Median ms per request of both ways over ``rounds`` passes, and their largest difference."""
     model = load_artifact(artifact)
-    items = next((f.vocabulary for f in model.spec.categorical if f.name == ITEM_KEY), ())
-    prepared = OnlineFeatures(
-        FeastOnlineSource(feature_dir), model_name="bench-prepared", preload_items=items,
-        prepare=model.prepare_items,
-    )
-    plain = OnlineFeatures(FeastOnlineSource(feature_dir), model_name="bench-rows", preload_items=items)
+    prepared = online_features_for(model, feature_dir, model_name="bench-prepared")
+    plain = online_features_for(model, feature_dir, model_name="bench-rows", prepared=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a server
     try:

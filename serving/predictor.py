@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serving.base import RankingModelBase
 from serving.feature_source import (
@@ -35,6 +35,30 @@ from serving.protocol import (
     check_feature_version,
 )
 from serving.ranking import DEFAULT_RANKING, RankingConfig, rank_order
+
+if TYPE_CHECKING:  # torch and the model load only when a predictor does
+    from models.artifact import LoadedModel
+
+
+def online_features_for(
+    model: LoadedModel,
+    feature_repo: str | Path,
+    *,
+    model_name: str,
+    config: OnlineFeaturesConfig = DEFAULT_ONLINE,
+    prepared: bool = True,
+) -> OnlineFeatures:
+    """The online features a predictor of ``model`` (a loaded artifact) reads: the item table
+    preloaded with the model's item vocabulary — so a prepared table's defaults row stands only
+    for ids the model does not know — and, with ``prepared``, prepared for the model."""
+    items = next((f.vocabulary for f in model.spec.categorical if f.name == ITEM_KEY), ())
+    return OnlineFeatures(
+        FeastOnlineSource(feature_repo, redis_timeout_s=config.redis_timeout_s),
+        model_name=model_name,
+        config=config,
+        preload_items=items,
+        prepare=model.prepare_items if prepared else None,
+    )
 
 
 class RankingPredictor(RankingModelBase):
@@ -83,13 +107,8 @@ class RankingPredictor(RankingModelBase):
         except ValueError as error:  # ArtifactError: missing, modified or unsupported
             raise ValueError(f"artifact: {error}") from error
         if self.feature_repo is not None:
-            items = next((f.vocabulary for f in self.model.spec.categorical if f.name == ITEM_KEY), ())
-            self.source = OnlineFeatures(
-                FeastOnlineSource(self.feature_repo, redis_timeout_s=self.online.redis_timeout_s),
-                model_name=self.name,
-                config=self.online,
-                preload_items=items,
-                prepare=self.model.prepare_items,
+            self.source = online_features_for(
+                self.model, self.feature_repo, model_name=self.name, config=self.online
             )
             self.source.start_reader()
         self._feature_rules = self._forwardable_columns()

@@ -20,7 +20,9 @@ KServe 0.21 defaults this module works around, each verified in its source:
   is not added.
 
 With ``workers > 1`` KServe pickles the model into spawned worker processes: the predictor then
-travels as its artifact path, each worker loads it and repeats this set-up.
+travels as its artifact path, each worker repeats this set-up and loads the artifact in the
+background (KServe replaces a worker that does not answer its liveness ping within 5 s, so a
+worker must start fast: this module imports torch only when it serves).
 
 Command line (also what the cluster containers run)::
 
@@ -41,11 +43,9 @@ import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import torch
-
 from serving._kserve import kserve
 from serving.feature_source import DEFAULT_ONLINE, OnlineFeaturesConfig
-from serving.predictor import RankingPredictor
+from serving.predictor import RankingPredictor, use_one_intra_op_thread
 from serving.protocol import FeatureVersionMismatch, PredictorUnavailable, RequestLimits
 from serving.ranking import RankingConfig
 
@@ -72,10 +72,7 @@ def serve(
     (a transformer forwards them) or the model's defaults.
     """
     _check_server_args(host, http_port, model_name, workers)
-    # Requests already run concurrently in the server's thread pool; intra-op threads on top of
-    # that only contend for the cores (measured on this 2-core box under load: p90 of scoring
-    # 50 candidates 120-190 ms with 2 threads, 13-18 ms with 1).
-    torch.set_num_threads(1)
+    use_one_intra_op_thread()
     predictor = RankingPredictor(
         model_name,
         artifact_dir,

@@ -8,6 +8,8 @@ numpy and Feast.
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +20,18 @@ USER_KEY = "user_id"
 ITEM_KEY = "item_id"
 REDIS_TIMEOUT_S = 0.1  # socket timeouts of the Redis client
 FETCH_CHUNK = 100  # items per store read in a refresh: short GIL holds, no full GC (measured)
+_PROMETHEUS_MULTIPROCESS = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
+_FEAST_METRICS_DIR = "feast_metrics_"
+
+
+def without_feast_metrics_dirs(environment: MutableMapping[str, str]) -> None:
+    """Remove the prometheus_client multiprocess variables that ``import feast`` (0.67) points at
+    a temporary directory of its own; keep a directory the user chose. A process started with
+    them keeps every series in files there, where same-named series of one process share a value
+    (two routers' counters add up) — KServe's spawned workers and our server children included."""
+    for name in _PROMETHEUS_MULTIPROCESS:
+        if Path(environment.get(name, "")).name.startswith(_FEAST_METRICS_DIR):
+            del environment[name]
 
 
 class FeastOnlineSource:
@@ -39,6 +53,7 @@ class FeastOnlineSource:
             )
         from feast import FeatureStore
 
+        without_feast_metrics_dirs(os.environ)  # before this server spawns any worker
         self._store = FeatureStore(repo_path=str(repo), config=_serving_config(repo, redis_timeout_s))
         try:
             service = self._store.get_feature_service(feature_service)

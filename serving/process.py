@@ -15,26 +15,17 @@ from pathlib import Path
 import httpx
 
 import serving
+from serving.feast_source import without_feast_metrics_dirs
 
 _SOURCE_ROOT = Path(serving.__file__).resolve().parent.parent
 
 
-_PROMETHEUS_MULTIPROCESS = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
-_FEAST_METRICS_DIR = "feast_metrics_"
-
-
 def python_environment() -> dict[str, str]:
     """This environment with RecForge's source root on PYTHONPATH, for ``python -m serving...``
-    children (the checkout need not be installed).
-
-    ``import feast`` (0.67) points prometheus_client's multiprocess variables at a temporary
-    directory of its own; a child inheriting them keeps every series in files there, where
-    same-named series of one process share a value (two routers' counters add up). Those are
-    left out; a directory the user chose is kept."""
+    children (the checkout need not be installed), without the metrics directory ``import feast``
+    may have left in it (see ``without_feast_metrics_dirs``)."""
     environment = dict(os.environ)
-    for name in _PROMETHEUS_MULTIPROCESS:
-        if Path(environment.get(name, "")).name.startswith(_FEAST_METRICS_DIR):
-            del environment[name]
+    without_feast_metrics_dirs(environment)
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(_SOURCE_ROOT), environment.get("PYTHONPATH")])
     )

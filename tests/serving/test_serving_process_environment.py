@@ -3,9 +3,11 @@ points prometheus_client's multiprocess variables at a temporary directory of it
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+from serving.feast_source import FeastOnlineSource
 from serving.process import python_environment
 
 PROBE = (
@@ -31,3 +33,11 @@ def test_a_multiprocess_directory_the_user_chose_is_kept(monkeypatch, tmp_path):
     environment = python_environment()
     assert environment["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "metrics")
     assert "PROMETHEUS_MULTIPROCESS_DIR" not in environment
+
+
+def test_reading_the_store_leaves_no_feast_metrics_directory_to_workers(sqlite_feast_repo, monkeypatch):
+    """KServe's workers are spawned with this process's environment after the model (and Feast)
+    loaded: what ``import feast`` put there must be gone by then."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/feast_metrics_made_by_feast")
+    FeastOnlineSource(sqlite_feast_repo)
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ

@@ -9,6 +9,7 @@ numpy and Feast.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,16 @@ def without_feast_metrics_dirs(environment: MutableMapping[str, str]) -> None:
             del environment[name]
 
 
+def _forget_feast_metrics_dirs_here() -> None:
+    """:func:`without_feast_metrics_dirs` on this process's environment, where that is safe: a
+    prometheus_client imported after Feast already keeps this process's series in Feast's
+    directory and reads the variable at every new series, so it keeps the directory (and so do
+    the workers this process spawns, consistently)."""
+    values = sys.modules.get("prometheus_client.values")
+    if values is None or values.ValueClass is values.MutexValue:
+        without_feast_metrics_dirs(os.environ)
+
+
 class FeastOnlineSource:
     """Feast's online store read with ``get_online_features`` and the ranking feature service."""
 
@@ -53,7 +64,7 @@ class FeastOnlineSource:
             )
         from feast import FeatureStore
 
-        without_feast_metrics_dirs(os.environ)  # before this server spawns any worker
+        _forget_feast_metrics_dirs_here()  # before this server spawns any worker
         self._store = FeatureStore(repo_path=str(repo), config=_serving_config(repo, redis_timeout_s))
         try:
             service = self._store.get_feature_service(feature_service)

@@ -1,0 +1,1 @@
+import prometheus_client  # noqa: F401  (before Feast: see serving/__init__.py)

@@ -10,3 +10,8 @@ pins) · ``shadow`` (mirroring and comparison) · ``metrics`` / ``router_metrics
 guardrails, stepping policy) · ``canary`` (the local canary's looks) · ``controller`` (the
 cluster rollout) · ``loadgen`` (open-loop load) · ``inference_service`` (KServe manifest).
 """
+
+# prometheus_client before Feast: `import feast` (0.67) points prometheus_client at a multiprocess
+# directory of its own, and whichever imports prometheus_client first decides the mode for the
+# whole process; in that mode same-named series of two registries (two routers) share one value.
+import prometheus_client  # noqa: F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import prometheus_client  # noqa: F401  (before Feast: see serving/__init__.py)
 import pytest
 
 from factories import synthetic_frame, synthetic_text_table

@@ -64,3 +64,16 @@ def test_a_process_whose_prometheus_client_followed_feast_keeps_counting(sqlite_
     """prometheus_client imported after Feast stores every new series in Feast's directory, read
     from the environment each time: reading the store must not take it away (it crashed)."""
     assert run_python(READ_AFTER_FEAST_AND_PROMETHEUS, str(sqlite_feast_repo)) == "counted"
+
+
+ROUTER_METRICS_AFTER_FEAST = (
+    "import pipelines.feature_store, serving.router_metrics\n"
+    "from prometheus_client import values\n"
+    "print(values.ValueClass.__name__)"
+)
+
+
+def test_our_packages_keep_series_in_memory_when_feast_came_first():
+    """A process that imported Feast (our pipelines) before the serving metrics still keeps
+    them in memory, where two routers' same-named series stay apart."""
+    assert run_python(ROUTER_METRICS_AFTER_FEAST) == "MutexValue"

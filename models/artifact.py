@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -121,7 +121,7 @@ class LoadedModel:
         for regression tasks. Unknown or missing values get defaults."""
         with torch.inference_mode():
             predictions = self.network.predict(*_tensors(self.spec.encode(frame)))
-        return self._per_task(predictions)
+        return self._per_task(predictions.numpy().astype(np.float32))
 
     def prepare_items(self, items: Mapping[str, Any]) -> PreparedItems:
         """An item table — a frame of item columns, one row per item — made ready for
@@ -138,15 +138,40 @@ class LoadedModel:
     ) -> dict[str, np.ndarray]:
         """Like :meth:`score` for the rows of prepared items, every one seen in the same context:
         a frame of one row holding the user's and the request's columns."""
+        return self.score_prepared_together([context], items, [rows])[0]
+
+    def score_prepared_together(
+        self, contexts: Sequence[Mapping[str, Any]], items: PreparedItems, rows: Sequence[np.ndarray]
+    ) -> list[dict[str, np.ndarray]]:
+        """:meth:`score_prepared` for several requests in one forward pass (the same scores up to
+        float rounding): request k's candidates at ``rows[k]`` seen in ``contexts[k]``."""
+        encoded = [self.spec.encode(context) for context in contexts]
+        lengths = [len(r) for r in rows]
+        context_rows = None
+        if len(contexts) > 1:
+            context_rows = torch.from_numpy(np.repeat(np.arange(len(contexts)), lengths))
         with torch.inference_mode():
             predictions = self.network.predict_prepared(
-                items, torch.from_numpy(rows), *_tensors(self.spec.encode(context))
+                items,
+                torch.from_numpy(np.concatenate(rows)),
+                *_tensors(_stacked(encoded)),
+                context_rows=context_rows,
             )
-        return self._per_task(predictions)
-
-    def _per_task(self, predictions: torch.Tensor) -> dict[str, np.ndarray]:
         array = predictions.numpy().astype(np.float32)
+        return [self._per_task(part) for part in np.split(array, np.cumsum(lengths)[:-1])]
+
+    def _per_task(self, array: np.ndarray) -> dict[str, np.ndarray]:
         return {task: array[:, t] for t, task in enumerate(self.tasks)}
+
+
+def _stacked(encoded: Sequence[EncodedFrame]) -> EncodedFrame:
+    """Encoded frames one after the other."""
+    if len(encoded) == 1:
+        return encoded[0]
+    text = None if encoded[0].text is None else np.concatenate([e.text for e in encoded])
+    return EncodedFrame(
+        np.concatenate([e.categorical for e in encoded]), np.concatenate([e.numeric for e in encoded]), text
+    )
 
 
 def _tensors(encoded: EncodedFrame) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

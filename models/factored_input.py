@@ -6,7 +6,8 @@ Row r of the input is ``items[rows[r]] + context``, where ``items`` holds each i
 context columns zeroed and ``context`` the request's input with the item columns zeroed. A linear
 layer on it is therefore ``(items·Wᵀ + b)[rows] + context·Wᵀ`` — exact up to float rounding — and
 the first factor is computed once per item table and layer. A request's first layers cost a gather
-and a one-row product instead of a matrix product over every candidate.
+and a one-row product instead of a matrix product over every candidate. Several requests scored
+together hold one context row each, and every row says whose it is (``context_rows``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from torch.nn import functional
 
 
 class FactoredInput:
-    """Inputs [B, width] of one request, stored factored (see the module docstring).
+    """Inputs [B, width] of one request or several, stored factored (see the module docstring):
+    row r is ``items[rows[r]] + context[context_rows[r]]`` (``context_rows`` None: one context).
 
     ``cache`` belongs to the item table: it maps the layers read from it to their outputs for
     every item, filled on first use and shared by every request scored against that table.
@@ -32,11 +34,13 @@ class FactoredInput:
         cache: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]],
         rows: torch.Tensor,
         context: torch.Tensor,
+        context_rows: torch.Tensor | None = None,
     ) -> None:
         self.items = items
         self.cache = cache
         self.rows = rows
         self.context = context
+        self.context_rows = context_rows
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -49,8 +53,11 @@ class FactoredInput:
             weight, bias = concatenated(layers)
             cached = self.cache[key] = (functional.linear(self.items, weight, bias), weight)
         per_item, weight = cached
+        per_context = functional.linear(self.context, weight)
+        if self.context_rows is not None:
+            per_context = per_context.index_select(0, self.context_rows)
         # index_select, not per_item[rows]: a third of the time for a request's 100 rows
-        return per_item.index_select(0, self.rows) + functional.linear(self.context, weight)
+        return per_item.index_select(0, self.rows) + per_context
 
 
 Input = torch.Tensor | FactoredInput

@@ -144,21 +144,25 @@ class MultiTaskRanker(nn.Module):
         categorical: torch.Tensor,
         numeric: torch.Tensor,
         text: torch.Tensor | None,
+        context_rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predictions [B, num_tasks] for the prepared items at `rows`, all seen in one context:
         category indices [1, T], numbers [1, F], text [1, D] (its item columns are ignored).
-        Equal to `predict` on the full rows up to float rounding."""
+        Several requests at once: one context row each ([R, ...]) and `context_rows` [B], each
+        row's context. Equal to `predict` on the full rows up to float rounding."""
         contexts = [x.masked_fill(self.item_columns, 0.0) for x in self._inputs(categorical, numeric, text)]
         inputs = [
-            FactoredInput(per_item, cache, rows, context)
+            FactoredInput(per_item, cache, rows, context, context_rows)
             for per_item, cache, context in zip(items.inputs, items.caches, contexts, strict=True)
         ]
         scenario = None
         if self.scenario_index is not None:
             if self.spec.categorical[self.scenario_index].source == "item":
                 scenario = items.categorical[rows, self.scenario_index]
-            else:
+            elif context_rows is None:
                 scenario = categorical[0, self.scenario_index].expand(len(rows))
+            else:
+                scenario = categorical[context_rows, self.scenario_index]
         return self._in_label_units(self._heads(self.body(inputs, scenario)))
 
     def _heads(self, representations: list[torch.Tensor]) -> torch.Tensor:

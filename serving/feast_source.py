@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -92,6 +92,7 @@ class FeastOnlineSource:
 
         self._provider = get_provider(self._store.config)
         self._user_views = self._read_user_views()
+        self.reads_async = _reads_async(self._provider)
 
     def fetch(self, user_id: int, item_ids: np.ndarray) -> dict[str, list]:
         """Every feature of the service, one value per item (user features repeated)."""
@@ -104,21 +105,50 @@ class FeastOnlineSource:
         Read view by view with the provider's ``online_read``, the call ``get_online_features``
         makes for each view, without its general-purpose entity bookkeeping around it (one
         user: 0.59 instead of 0.87 ms; the same values, checked for every user in a test)."""
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
+        keys = self._user_keys([user_id])
+        read = self._provider.online_read
+        rows = [
+            read(self._store.config, view, keys(key_type), list(names))
+            for view, key_type, names in self._user_views
+        ]
+        return self._user_features(rows, 1)[0]
 
-        features: dict[str, Any] = {}
-        keys: dict[Any, EntityKey] = {}  # one per key type, usually one for all the user views
-        for view, key_type, names in self._user_views:
-            if key_type not in keys:
-                entity_value = python_values_to_proto_values([int(user_id)], key_type)
-                keys[key_type] = EntityKey(join_keys=[USER_KEY], entity_values=entity_value)
-            key = keys[key_type]
-            rows = self._provider.online_read(self._store.config, view, [key], list(names))
-            found = rows[0][1] if rows else None
-            for name in names:
-                value = None if not found or name not in found else found[name]
-                features[name] = None if value is None else feast_value_type_to_python_type(value)
+    async def fetch_users_async(self, user_ids: list[int]) -> list[dict[str, Any]]:
+        """:meth:`fetch_user` for several users at once, with the provider's ``online_read_async``
+        (one round trip per view for all of them)."""
+        keys = self._user_keys(user_ids)
+        read = self._provider.online_read_async
+        rows = [
+            await read(self._store.config, view, keys(key_type), list(names))
+            for view, key_type, names in self._user_views
+        ]
+        return self._user_features(rows, len(user_ids))
+
+    def _user_keys(self, user_ids: list[int]) -> Callable[[Any], list]:
+        """The users' entity keys for a key value type (made once per type; usually one type)."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.type_map import python_values_to_proto_values
+
+        made: dict[Any, list] = {}
+
+        def keys(key_type: Any) -> list:
+            if key_type not in made:
+                values = python_values_to_proto_values([int(u) for u in user_ids], key_type)
+                made[key_type] = [EntityKey(join_keys=[USER_KEY], entity_values=[v]) for v in values]
+            return made[key_type]
+
+        return keys
+
+    def _user_features(self, per_view: list[list], users: int) -> list[dict[str, Any]]:
+        """Each user's features from each view's rows (one per user, in order)."""
+        from feast.type_map import feast_value_type_to_python_type
+
+        features: list[dict[str, Any]] = [{} for _ in range(users)]
+        for (_, _, names), rows in zip(self._user_views, per_view, strict=True):
+            for user, (_, found) in zip(features, rows or [(None, None)] * users, strict=True):
+                for name in names:
+                    value = None if not found or name not in found else found[name]
+                    user[name] = None if value is None else feast_value_type_to_python_type(value)
         return features
 
     def fetch_items(self, item_ids: list[int]) -> dict[str, list]:
@@ -158,6 +188,14 @@ class FeastOnlineSource:
             return {}
         values = self._store.get_online_features(features=refs, entity_rows=rows).to_dict()
         return {name: column for name, column in values.items() if name not in rows}
+
+
+def _reads_async(provider: Any) -> bool:
+    """Whether the provider's online store has an asyncio read (Feast's base class raises)."""
+    from feast.infra.online_stores.online_store import OnlineStore
+
+    store = getattr(provider, "online_store", None)
+    return store is not None and type(store).online_read_async is not OnlineStore.online_read_async
 
 
 def _serving_config(repo: Path, redis_timeout_s: float) -> Any:

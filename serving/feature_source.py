@@ -21,13 +21,13 @@ refreshed in the background, never inside a request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -125,12 +125,17 @@ class FeatureSource(Protocol):
 
     def lookup(self, user_id: int, item_ids: np.ndarray) -> FeatureLookup: ...
 
+    async def lookup_many_async(self, requests: Sequence[tuple[int, np.ndarray]]) -> list[FeatureLookup]: ...
+
 
 class NoFeatureSource:
     """No feature store: requests carry only ids and context, the model defaults the rest."""
 
     def lookup(self, user_id: int, item_ids: np.ndarray) -> FeatureLookup:
         return FeatureLookup()
+
+    async def lookup_many_async(self, requests: Sequence[tuple[int, np.ndarray]]) -> list[FeatureLookup]:
+        return [FeatureLookup() for _ in requests]
 
 
 class _ItemTable:
@@ -208,6 +213,11 @@ def _present(values: Mapping[str, list], n: int) -> list[bool]:
     return present
 
 
+_Located = tuple[_ItemTable, _ItemTable, np.ndarray, np.ndarray, np.ndarray]
+"""Where a request's candidates are: the two tables, rows in the main one, the positions it does
+not hold and their rows in the recent one (see ``OnlineFeatures._locate``)."""
+
+
 class OnlineFeatures:
     """User features per request, item features from memory, defaults and a reason when the store
     fails (see the module docstring). ``close()`` stops the background refresh.
@@ -266,15 +276,64 @@ class OnlineFeatures:
         return sum(len(table) for table in self._tables)
 
     def lookup(self, user_id: int, item_ids: np.ndarray) -> FeatureLookup:
-        table, recent, rows, unknown, recent_rows = self._locate(item_ids)
-        missing = [i for i in item_ids[unknown][recent_rows == 0].tolist() if i not in self._absent]
-        answer, failure = self._ask(lambda: self._fetch(user_id, missing))
+        """The request's features; blocks up to ``timeout_s`` on the store."""
+        located = self._locate(item_ids)
+        missing = self._missing(item_ids, located)
+        answer = self._ask(lambda: self._fetch(user_id, missing))
+        return self._answer(item_ids, located, missing, *answer)
+
+    async def lookup_many_async(self, requests: Sequence[tuple[int, np.ndarray]]) -> list[FeatureLookup]:
+        """:meth:`lookup` for several requests (user id, candidates), awaited on the server's event
+        loop, which serves other requests while the store answers. Where the store has an asyncio
+        client (Redis), the users of requests whose candidates are all held are read together,
+        without thread hand-offs; the others read their user and new items in the store's threads."""
+        located = [self._locate(item_ids) for _, item_ids in requests]
+        missing = [
+            self._missing(item_ids, where) for (_, item_ids), where in zip(requests, located, strict=True)
+        ]
+        together = [k for k, m in enumerate(missing) if not m] if self._source.reads_async else []
+        answers: list = [None] * len(requests)
+        if together:
+            users = [requests[k][0] for k in together]
+            read, failure = await self._ask_async(lambda: self._source.fetch_users_async(users))
+            for j, k in enumerate(together):
+                answers[k] = (None if read is None else (read[j], {}), failure)
+        alone = [k for k in range(len(requests)) if answers[k] is None]
+        fetched = await asyncio.gather(*(self._fetch_async(requests[k][0], missing[k]) for k in alone))
+        for k, answer in zip(alone, fetched, strict=True):
+            answers[k] = answer
+        return [
+            self._answer(item_ids, where, m, *answer)
+            for (_, item_ids), where, m, answer in zip(requests, located, missing, answers, strict=True)
+        ]
+
+    async def _fetch_async(self, user_id: int, missing: list[int]) -> tuple[Any, tuple[str, str] | None]:
+        """:meth:`_fetch` in the store's threads, awaited."""
+        return await self._ask_async(
+            lambda: asyncio.wrap_future(self._pool.submit(self._fetch, user_id, missing))
+        )
+
+    def _missing(self, item_ids: np.ndarray, located: _Located) -> list[int]:
+        """Candidates neither table holds and the store was not found to lack: read with the user."""
+        _, _, _, unknown, recent_rows = located
+        return [i for i in item_ids[unknown][recent_rows == 0].tolist() if i not in self._absent]
+
+    def _answer(
+        self,
+        item_ids: np.ndarray,
+        located: _Located,
+        missing: list[int],
+        answer: tuple[dict[str, Any], dict[str, list]] | None,
+        failure: tuple[str, str] | None,
+    ) -> FeatureLookup:
+        """The lookup from the store's answer (or its failure) and the item tables."""
         user: dict[str, Any] = {}
         if answer is not None:
             user = answer[0]
             if missing:
                 self._remember(missing, answer[1])
-                table, recent, rows, unknown, recent_rows = self._locate(item_ids)
+                located = self._locate(item_ids)
+        table, recent, rows, unknown, recent_rows = located
         if failure is None and missing and self.items_held >= self._config.max_items:
             failure = (
                 f"item table full ({self._config.max_items} items): new items get default features; "
@@ -302,9 +361,7 @@ class OnlineFeatures:
         absent, preload = self._absent, self._preload
         return all(i in absent and i not in preload for i in ids.tolist())
 
-    def _locate(
-        self, item_ids: np.ndarray
-    ) -> tuple[_ItemTable, _ItemTable, np.ndarray, np.ndarray, np.ndarray]:
+    def _locate(self, item_ids: np.ndarray) -> _Located:
         """The two tables now, each item's row in the main one, the positions it does not hold
         and their rows in the recent one (0: held by neither)."""
         table, recent = self._tables
@@ -316,21 +373,39 @@ class OnlineFeatures:
         items = self._source.fetch_items(missing) if missing else {}
         return self._source.fetch_user(user_id), items
 
-    def _ask(self, call: Any) -> tuple[Any, tuple[str, str] | None]:
+
+    def _ask(self, call: Callable[[], Any]) -> tuple[Any, tuple[str, str] | None]:
         """Run a store call bounded by timeout_s; after a failure skip the store for retry_after_s."""
-        now = time.monotonic()
-        if now < self._down_until and self._down is not None:
-            return None, self._down
-        future = self._pool.submit(call)
+        if (skipped := self._skipped()) is not None:
+            return None, skipped
         try:
-            return future.result(timeout=self._config.timeout_s), None
-        except FutureTimeout:
+            return self._pool.submit(call).result(timeout=self._config.timeout_s), None
+        except Exception as error:
+            return None, self._failed(error)
+
+    async def _ask_async(self, start: Callable[[], Awaitable]) -> tuple[Any, tuple[str, str] | None]:
+        """:meth:`_ask` for an awaitable store call (``start`` makes it, unless the store is skipped)."""
+        if (skipped := self._skipped()) is not None:
+            return None, skipped
+        try:
+            return await asyncio.wait_for(start(), self._config.timeout_s), None
+        except Exception as error:
+            return None, self._failed(error)
+
+    def _skipped(self) -> tuple[str, str] | None:
+        """The last failure while requests skip the store after it, else None."""
+        down = self._down
+        return down if down is not None and time.monotonic() < self._down_until else None
+
+    def _failed(self, error: Exception) -> tuple[str, str]:
+        """The degraded reason and cause for a failed store call; skip the store for a while."""
+        if isinstance(error, TimeoutError):  # the wait's, not a Redis client's (not a builtin)
             failure = (
                 f"online store timeout: no answer within {self._config.timeout_s * 1000:.0f} ms; "
                 "ranked with default user and new-item features",
                 "online_store_timeout",
             )
-        except Exception as error:
+        else:
             failure = (
                 f"online store unavailable ({type(error).__name__}: {error}); "
                 "ranked with default user and new-item features",
@@ -340,7 +415,7 @@ class OnlineFeatures:
             if self._down is None or time.monotonic() >= self._down_until:
                 logger.warning("%s; asking again in %.1f s", failure[0], self._config.retry_after_s)
             self._down, self._down_until = failure, time.monotonic() + self._config.retry_after_s
-        return None, failure
+        return failure
 
     def _remember(self, ids: list[int], values: Mapping[str, list]) -> None:
         """Hold newly fetched items; ids the store has nothing for are not asked again until the
@@ -436,7 +511,7 @@ class OnlineFeatures:
 
         try:
             self._pool.submit(load_and_warm).result(timeout=self._config.start_timeout_s)
-        except FutureTimeout:
+        except TimeoutError:
             logger.warning(
                 "online store: no item table within %.0f s of start; serving while it loads",
                 self._config.start_timeout_s,

@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from serving.base import RankingModelBase
 from serving.feature_source import (
     DEFAULT_ONLINE,
@@ -38,6 +40,7 @@ from serving.protocol import (
     check_feature_version,
 )
 from serving.ranking import DEFAULT_RANKING, RankingConfig, rank_order
+from serving.scoring_batch import BatchedScoring
 
 if TYPE_CHECKING:  # torch and the model load only when a predictor does
     from models.artifact import LoadedModel
@@ -77,8 +80,12 @@ class RankingPredictor(RankingModelBase):
     the first layers computed once, see :mod:`models.factored_input`): a request then costs one
     context row and a gather instead of its candidates' first layers. The table is preloaded
     with the model's item vocabulary, so a candidate given the table's defaults row has an id the
-    model does not know. Scoring runs in the server's thread pool, so health checks are never
-    blocked.
+    model does not know.
+
+    Requests are served in batches (:mod:`serving.scoring_batch`): the requests that arrive
+    while a batch is served form the next one, whose users are read from the store together and
+    whose requests against the prepared table are scored in one forward pass in the server's
+    thread pool (so health checks are never blocked). At low load a batch is one request.
     """
 
     def __init__(
@@ -117,6 +124,7 @@ class RankingPredictor(RankingModelBase):
             )
             self.source.start_reader()
         self._feature_rules = self._forwardable_columns()
+        self._batched = BatchedScoring(self.model, self.source, self._scoring)
         self.metrics = PredictorMetrics(self.name, self.model.version)
         install_outcome_route()
         self.ready = True
@@ -146,24 +154,48 @@ class RankingPredictor(RankingModelBase):
         headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
     ) -> RankedResponse:
-        return await asyncio.get_running_loop().run_in_executor(self._scoring, self.rank, payload)
+        check_feature_version(payload, self.model.version)
+        results = await asyncio.gather(*(self._rank_async(i) for i in payload.instances))
+        return RankedResponse(request=payload, results=tuple(results))
 
     def rank(self, request: ParsedRequest) -> RankedResponse:
         """Rank every instance of a parsed request (synchronous; for in-process callers too)."""
         check_feature_version(request, self.model.version)
-        return RankedResponse(request=request, results=tuple(self._rank_one(i) for i in request.instances))
+        return RankedResponse(request=request, results=tuple(self._rank(i) for i in request.instances))
 
-    def _rank_one(self, instance: RankRequest) -> RankedList:
-        if instance.features is None:
-            found = self.source.lookup(instance.user_id, instance.item_ids)
-        else:
-            found = FeatureLookup(instance.features, degraded=instance.degraded)
+    def _rank(self, instance: RankRequest) -> RankedList:
+        found = self._forwarded(instance) or self.source.lookup(instance.user_id, instance.item_ids)
         if found.items is None:
-            frame = assemble_frame(instance, found.columns, self.model.required_columns, typed=True)
-            scores = self.model.score(frame)
-        else:
-            context = assemble_context(instance, found.user)
-            scores = self.model.score_prepared(context, found.items.prepared, found.items.rows)
+            return self._ranked(instance, found, self._full_row_scores(instance, found))
+        context = assemble_context(instance, found.user)
+        scores = self.model.score_prepared(context, found.items.prepared, found.items.rows)
+        return self._ranked(instance, found, scores)
+
+    async def _rank_async(self, instance: RankRequest) -> RankedList:
+        """:meth:`_rank` on the event loop, batched with the requests that wait with it."""
+        found = self._forwarded(instance)
+        scores = None
+        if found is None:
+            found, scores = await self._batched.score(instance)
+        if scores is None:
+            loop = asyncio.get_running_loop()
+            scores = await loop.run_in_executor(self._scoring, self._full_row_scores, instance, found)
+        return self._ranked(instance, found, scores)
+
+    @staticmethod
+    def _forwarded(instance: RankRequest) -> FeatureLookup | None:
+        """The features the transformer sent with the instance, if it did."""
+        if instance.features is None:
+            return None
+        return FeatureLookup(instance.features, degraded=instance.degraded)
+
+    def _full_row_scores(self, instance: RankRequest, found: FeatureLookup) -> dict[str, np.ndarray]:
+        frame = assemble_frame(instance, found.columns, self.model.required_columns, typed=True)
+        return self.model.score(frame)
+
+    def _ranked(
+        self, instance: RankRequest, found: FeatureLookup, scores: dict[str, np.ndarray]
+    ) -> RankedList:
         order = rank_order(scores, self.ranking, conversion_given_click=False)
         return RankedList(
             item_ids=instance.item_ids[order],

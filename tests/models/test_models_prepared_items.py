@@ -67,3 +67,29 @@ def test_the_context_rows_item_columns_are_ignored():
             torch.where(_sources(model, "numeric"), numeric[1], numeric[0])[None], text[1:2],
         )
     torch.testing.assert_close(one, other_items, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("architecture", "config"), CASES, ids=lambda c: str(c))
+def test_requests_scored_together_score_like_each_alone(architecture, config):
+    model, data, _ = _model_and_data(architecture, **config)
+    _randomise(model)
+    model.eval()
+    categorical, numeric, text = data.batch(np.arange(64))
+    requests = [(9, torch.tensor([5, 0, 63, 5])), (30, torch.tensor([17])), (2, torch.tensor([40, 2, 7]))]
+    users = torch.tensor([user for user, _ in requests])
+    lengths = torch.tensor([len(rows) for _, rows in requests])
+    with torch.inference_mode():
+        items = model.prepare_items(categorical, numeric, text)
+        alone = [
+            model.predict_prepared(items, rows, categorical[u : u + 1], numeric[u : u + 1], text[u : u + 1])
+            for u, rows in requests
+        ]
+        together = model.predict_prepared(
+            items,
+            torch.cat([rows for _, rows in requests]),
+            categorical[users],
+            numeric[users],
+            text[users],
+            context_rows=torch.repeat_interleave(torch.arange(len(requests)), lengths),
+        )
+    torch.testing.assert_close(together, torch.cat(alone), rtol=1e-5, atol=1e-6)

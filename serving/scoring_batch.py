@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 MAX_BATCH_CANDIDATES = 2000
 """Candidates in one forward pass at most; a larger batch makes several passes."""
 
+MAX_BATCH_REQUESTS = 16
+"""Requests in one batch at most; the others wait for the next. A burst (the router's retries
+landing on a restarted primary: ~900 requests at once) read as one batch took longer than the
+store's timeout and was answered with default user features."""
+
 Scores = dict[str, "np.ndarray"]
 
 
@@ -40,11 +45,13 @@ class BatchedScoring:
         source: FeatureSource,
         executor: Executor,
         max_candidates: int = MAX_BATCH_CANDIDATES,
+        max_requests: int = MAX_BATCH_REQUESTS,
     ) -> None:
         self._model = model
         self._source = source
         self._executor = executor
         self._max_candidates = max_candidates
+        self._max_requests = max_requests
         self._waiting: list[tuple[RankRequest, asyncio.Future]] = []
         self._server: asyncio.Task | None = None
 
@@ -59,7 +66,7 @@ class BatchedScoring:
 
     async def _serve(self) -> None:
         while self._waiting:
-            batch, self._waiting = self._waiting, []
+            batch, self._waiting = self._waiting[: self._max_requests], self._waiting[self._max_requests :]
             try:
                 await self._serve_batch(batch)
             except Exception as error:  # each request gets the error, as if served alone

@@ -104,6 +104,19 @@ def test_requests_arriving_during_a_batch_form_the_next(predictor, monkeypatch):
     assert passes == [1, len(instances) - 1]
 
 
+def test_a_burst_is_served_in_batches_of_at_most_max_requests(predictor, monkeypatch):
+    instances = [r.instances[0] for r in requests()] * 3
+    passes = count_passes(monkeypatch)
+    batched = BatchedScoring(predictor.model, predictor.source, ThreadPoolExecutor(1), max_requests=4)
+
+    async def all_at_once() -> list:
+        return await asyncio.gather(*(batched.score(i) for i in instances))
+
+    answers = asyncio.run(all_at_once())
+    assert passes == [4] * (len(instances) // 4) + ([len(instances) % 4] if len(instances) % 4 else [])
+    assert all(found.degraded is None for found, _ in answers)
+
+
 def test_one_request_alone_is_scored_alone(predictor, monkeypatch):
     passes = count_passes(monkeypatch)
     for request in requests():

@@ -15,12 +15,16 @@ CASES = [(name, {}) for name in sorted(ARCHITECTURES)] + [
 ]
 
 
-def _randomise(model: torch.nn.Module) -> None:
-    """Random weights everywhere, also the scenario gates that start at zero."""
+def _random_model_and_batch(architecture: str, rows: int, **config) -> tuple:
+    """A model in eval mode with random weights everywhere (also the scenario gates that start at
+    zero) and a batch of ``rows`` rows: (model, categorical, numeric, text)."""
+    model, data, _ = _model_and_data(architecture, **config)
     generator = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+    model.eval()
+    return (model, *data.batch(np.arange(rows)))
 
 
 def _sources(model, kind: str) -> torch.Tensor:
@@ -30,10 +34,7 @@ def _sources(model, kind: str) -> torch.Tensor:
 
 @pytest.mark.parametrize(("architecture", "config"), CASES, ids=lambda c: str(c))
 def test_prepared_items_score_like_the_full_rows(architecture, config):
-    model, data, _ = _model_and_data(architecture, **config)
-    _randomise(model)
-    model.eval()
-    categorical, numeric, text = data.batch(np.arange(64))
+    model, categorical, numeric, text = _random_model_and_batch(architecture, 64, **config)
     rows = torch.tensor([5, 0, 63, 5, 17, 40, 2])
     user = 9  # every candidate is seen by the user and in the request of row 9
     item_categorical, item_numeric = _sources(model, "categorical"), _sources(model, "numeric")
@@ -54,10 +55,7 @@ def test_prepared_items_score_like_the_full_rows(architecture, config):
 
 
 def test_the_context_rows_item_columns_are_ignored():
-    model, data, _ = _model_and_data("mmoe")
-    _randomise(model)
-    model.eval()
-    categorical, numeric, text = data.batch(np.arange(32))
+    model, categorical, numeric, text = _random_model_and_batch("mmoe", 32)
     rows = torch.arange(32)
     with torch.inference_mode():
         items = model.prepare_items(categorical, numeric, text)
@@ -71,10 +69,7 @@ def test_the_context_rows_item_columns_are_ignored():
 
 @pytest.mark.parametrize(("architecture", "config"), CASES, ids=lambda c: str(c))
 def test_requests_scored_together_score_like_each_alone(architecture, config):
-    model, data, _ = _model_and_data(architecture, **config)
-    _randomise(model)
-    model.eval()
-    categorical, numeric, text = data.batch(np.arange(64))
+    model, categorical, numeric, text = _random_model_and_batch(architecture, 64, **config)
     requests = [(9, torch.tensor([5, 0, 63, 5])), (30, torch.tensor([17])), (2, torch.tensor([40, 2, 7]))]
     users = torch.tensor([user for user, _ in requests])
     lengths = torch.tensor([len(rows) for _, rows in requests])

@@ -373,7 +373,6 @@ class OnlineFeatures:
         items = self._source.fetch_items(missing) if missing else {}
         return self._source.fetch_user(user_id), items
 
-
     def _ask(self, call: Callable[[], Any]) -> tuple[Any, tuple[str, str] | None]:
         """Run a store call bounded by timeout_s; after a failure skip the store for retry_after_s."""
         if (skipped := self._skipped()) is not None:

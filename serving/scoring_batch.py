@@ -70,9 +70,7 @@ class BatchedScoring:
             try:
                 await self._serve_batch(batch)
             except Exception as error:  # each request gets the error, as if served alone
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+                _fail([future for _, future in batch], error)
 
     async def _serve_batch(self, batch: list[tuple[RankRequest, asyncio.Future]]) -> None:
         found = await self._source.lookup_many_async([(i.user_id, i.item_ids) for i, _ in batch])
@@ -92,9 +90,7 @@ class BatchedScoring:
                     [lookup.items.rows for _, lookup, _ in group],
                 )
             except Exception as error:
-                for _, _, future in group:
-                    if not future.done():
-                        future.set_exception(error)
+                _fail([future for _, _, future in group], error)
                 continue
             for (_, lookup, future), result in zip(group, scores, strict=True):
                 _settle(future, (lookup, result))
@@ -103,6 +99,12 @@ class BatchedScoring:
 def _settle(future: asyncio.Future, result: Any) -> None:
     if not future.done():  # not cancelled (its client gone) meanwhile
         future.set_result(result)
+
+
+def _fail(futures: list[asyncio.Future], error: Exception) -> None:
+    for future in futures:
+        if not future.done():  # not answered, nor cancelled (its client gone) meanwhile
+            future.set_exception(error)
 
 
 def _passes(prepared: list[tuple[Any, FeatureLookup, Any]], max_candidates: int) -> list[list]:
